@@ -1,0 +1,233 @@
+import Foundation
+import Synchronization
+
+/// How many workers run and how they poll.
+public struct WorkerSettings: Sendable, Equatable {
+    /// Threads processing disclosure jobs. Default 2.
+    public var disclosureWorkers: Int
+    /// Threads delivering mail from the outbox. Default 1.
+    public var mailWorkers: Int
+    /// Jobs or mails claimed at once by one worker. Default 32.
+    public var batchSize: Int
+    /// How long an idle worker waits before looking again, unless woken. Default 100 ms.
+    public var pollInterval: Duration
+    /// How long `stop()` waits for the workers to finish their current item. Default 10 s.
+    public var stopTimeout: Duration
+    /// Release every lease at `start()`: right for a single-process backend (a job leased by a crashed
+    /// process is taken again at once), wrong for a database shared by several instances. Default false.
+    public var releaseLeasesOnStart: Bool
+
+    public init(disclosureWorkers: Int = 2, mailWorkers: Int = 1, batchSize: Int = 32, pollInterval: Duration = .milliseconds(100),
+                stopTimeout: Duration = .seconds(10), releaseLeasesOnStart: Bool = false) {
+        self.disclosureWorkers = disclosureWorkers
+        self.mailWorkers = mailWorkers
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.stopTimeout = stopTimeout
+        self.releaseLeasesOnStart = releaseLeasesOnStart
+    }
+}
+
+/// The background workers: threads that claim disclosure jobs and outbox mail and hand them to the
+/// analyzer, each looping claim → process → (nothing claimed) wait up to the poll interval or a `wake()`.
+///
+/// Plain threads, not Swift concurrency: the store calls block (SQLite, libpq, libcurl), and a blocked
+/// thread must not hold a cooperative-pool thread. Several workers, and several instances, never do the
+/// same job twice at once: each claim is under a lease.
+public final class AnalysisWorkers: Sendable {
+    public let analyzer: DisclosureAnalyzer
+    public let mailSink: any MailSink
+    public let settings: WorkerSettings
+    private let now: @Sendable () -> Date
+    private let disclosureSignal = WorkSignal()
+    private let mailSignal = WorkSignal()
+    private let lifecycle = Mutex<Lifecycle>(.idle)
+    private let running = WorkSignal()
+
+    private enum Lifecycle { case idle, running, stopped }
+
+    /// `now` is the clock jobs are claimed and processed by (tests move it).
+    public init(analyzer: DisclosureAnalyzer, mailSink: any MailSink, settings: WorkerSettings = WorkerSettings(),
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.analyzer = analyzer
+        self.mailSink = mailSink
+        self.settings = settings
+        self.now = now
+    }
+
+    /// Starts the threads. Does nothing when already started or stopped.
+    public func start() {
+        let starting = lifecycle.withLock { state -> Bool in
+            guard state == .idle else { return false }
+            state = .running
+            return true
+        }
+        guard starting else { return }
+        if settings.releaseLeasesOnStart {
+            do { try analyzer.storage.queue.releaseLeases() } catch {
+                analyzer.logger.error("releasing leases at start failed", ["error": "\(error)"])
+            }
+        }
+        let disclosureCount = max(0, settings.disclosureWorkers), mailCount = max(0, settings.mailWorkers)
+        running.add(disclosureCount + mailCount)
+        for index in 0..<disclosureCount {
+            spawn(name: "tokenscan-disclosure-\(index + 1)") { [self] in loop(disclosureSignal, round: disclosureRound) }
+        }
+        for index in 0..<mailCount {
+            spawn(name: "tokenscan-mail-\(index + 1)") { [self] in loop(mailSignal, round: mailRound) }
+        }
+    }
+
+    /// Tells the disclosure workers there is new work (the request path calls it after `accept`).
+    public func wake() { disclosureSignal.wake() }
+
+    /// Tells the mail workers there is new mail.
+    public func wakeMail() { mailSignal.wake() }
+
+    /// Stops gracefully: each worker finishes the job or mail it holds, puts back what else it claimed,
+    /// and ends. Waits at most `settings.stopTimeout`; answers whether every worker ended in time.
+    @discardableResult
+    public func stop() -> Bool {
+        let wasRunning = lifecycle.withLock { state -> Bool in
+            defer { state = .stopped }
+            return state == .running
+        }
+        guard wasRunning else { return true }
+        disclosureSignal.stop()
+        mailSignal.stop()
+        let done = running.waitForZero(timeout: settings.stopTimeout)
+        if !done { analyzer.logger.warning("analysis workers did not stop in time", ["timeout": "\(settings.stopTimeout)"]) }
+        return done
+    }
+
+    private func spawn(name: String, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [running] in
+            body()
+            running.add(-1)
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    private func loop(_ signal: WorkSignal, round: () -> Bool) {
+        while !signal.isStopped {
+            let generation = signal.generation
+            if !round() {
+                signal.wait(unlessGenerationChangedFrom: generation, timeout: settings.pollInterval)
+            }
+        }
+    }
+
+    /// One claim-and-process round of disclosure jobs; answers whether anything was claimed.
+    private func disclosureRound() -> Bool {
+        let jobs: [DisclosureJob]
+        do {
+            jobs = try analyzer.storage.queue.claim(limit: max(1, settings.batchSize), lease: analyzer.retry.lease, now: now())
+        } catch {
+            analyzer.logger.error("claiming disclosure jobs failed", ["error": "\(error)"])
+            return false
+        }
+        var revoked = false
+        for (index, job) in jobs.enumerated() {
+            if disclosureSignal.isStopped {
+                putBack(jobs[index...])
+                break
+            }
+            if analyzer.process(job, now: now()) == .revoked { revoked = true }
+        }
+        if revoked { mailSignal.wake() }
+        return !jobs.isEmpty
+    }
+
+    /// Jobs claimed but not started at shutdown: due again at once, for the next worker or instance.
+    private func putBack(_ jobs: ArraySlice<DisclosureJob>) {
+        for job in jobs {
+            do { try analyzer.storage.queue.retry(jobID: job.id, after: now(), error: "worker stopped before starting it") } catch {
+                analyzer.logger.warning("putting a job back at stop failed; its lease will lapse", ["job": String(job.id), "error": "\(error)"])
+            }
+        }
+    }
+
+    /// One claim-and-deliver round of outbox mail; answers whether anything was claimed.
+    private func mailRound() -> Bool {
+        let entries: [OutboxEntry]
+        do {
+            entries = try analyzer.storage.outbox.claimMail(limit: max(1, settings.batchSize), lease: analyzer.retry.lease, now: now())
+        } catch {
+            analyzer.logger.error("claiming mail failed", ["error": "\(error)"])
+            return false
+        }
+        for entry in entries {
+            // A stopping mail worker leaves the rest leased: the lease lapses and they are sent later.
+            if mailSignal.isStopped { break }
+            analyzer.deliver(entry, via: mailSink, now: now())
+        }
+        return !entries.isEmpty
+    }
+}
+
+/// A condition workers sleep on: a generation counter (so a `wake()` between "found nothing" and "wait"
+/// is not lost), a stop flag, and a counter `waitForZero` waits on.
+///
+/// `@unchecked Sendable`: every field is read and written only while `condition` is locked.
+final class WorkSignal: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var generationValue: UInt64 = 0
+    private var stopped = false
+    private var count = 0
+
+    var generation: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return generationValue
+    }
+
+    var isStopped: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopped
+    }
+
+    func wake() {
+        condition.lock()
+        generationValue &+= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        generationValue &+= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Sleeps until woken, stopped, or `timeout`, unless a wake already happened since `generation`.
+    func wait(unlessGenerationChangedFrom generation: UInt64, timeout: Duration) {
+        let deadline = Date().addingTimeInterval(timeout.asTimeInterval)
+        condition.lock()
+        defer { condition.unlock() }
+        while generationValue == generation && !stopped {
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+
+    func add(_ delta: Int) {
+        condition.lock()
+        count += delta
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits until the counter is zero; false when `timeout` passed first.
+    func waitForZero(timeout: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout.asTimeInterval)
+        condition.lock()
+        defer { condition.unlock() }
+        while count > 0 {
+            if !condition.wait(until: deadline) { return count == 0 }
+        }
+        return true
+    }
+}

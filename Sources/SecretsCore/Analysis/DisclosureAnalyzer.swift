@@ -1,0 +1,297 @@
+import Foundation
+import Synchronization
+
+/// The vendor-independent pipeline: takes a vendor's verified disclosures in, and revokes, records and
+/// mails for each leaked token.
+///
+/// - `accept` runs on the request path: classify every item, store every record in one transaction.
+/// - `labels` answers GitHub's feedback format for what `accept` stored.
+/// - `process` and `deliver` run on the workers (`AnalysisWorkers`): one job, one mail at a time, each
+///   safe to repeat after a crash or on another instance (revocation, events and the outbox are
+///   idempotent per disclosure and per message id).
+///
+/// Thread-safe: every stored part is `Sendable` and the analyzer keeps only a cached per-install secret.
+public final class DisclosureAnalyzer: Sendable {
+    public let storage: Storage
+    public let tokenTypes: TokenTypeRegistry
+    public let mail: MailSettings
+    public let metrics: Metrics
+    public let logger: Logger
+    public let retry: RetryPolicy
+    public let composer: LeakMailComposer
+    /// This installation's secret for Message-IDs, read once from the `TokenStore`.
+    private let messageIDSecret = Mutex<[UInt8]?>(nil)
+
+    public init(storage: Storage, tokenTypes: TokenTypeRegistry, mail: MailSettings, metrics: Metrics = .none,
+                logger: Logger = .none, retry: RetryPolicy = RetryPolicy()) {
+        self.storage = storage
+        self.tokenTypes = tokenTypes
+        self.mail = mail
+        self.metrics = metrics
+        self.logger = logger
+        self.retry = retry
+        self.composer = LeakMailComposer(settings: mail)
+    }
+
+    // MARK: Intake
+
+    /// Classifies every disclosure and stores them all in one `DisclosureQueue.accept` transaction.
+    ///
+    /// Items with a `problem`, no token, or a token malformed for its type end as `invalid_format`;
+    /// items no configured type matches end as `unknown_type`; every other item becomes a job. No record
+    /// holds the raw token. Throws only when the queue does (nothing is stored then): the caller answers
+    /// the vendor with a retryable error.
+    public func accept(vendor: String, disclosures: [Disclosure], at time: Date) throws -> [AcceptedDisclosure] {
+        var records: [DisclosureRecord] = []
+        var typeNames: [String?] = []
+        records.reserveCapacity(disclosures.count)
+        typeNames.reserveCapacity(disclosures.count)
+        for item in disclosures {
+            let (record, typeName) = classify(item, vendor: vendor, at: time)
+            records.append(record)
+            typeNames.append(typeName)
+        }
+
+        let stored: [DisclosureRecord]
+        do {
+            stored = try storage.queue.accept(records)
+        } catch {
+            metrics.increment("disclosures_accept_failed_total", ["vendor": vendor])
+            logger.error("storing disclosures failed", ["vendor": vendor, "count": String(records.count), "error": "\(error)"])
+            throw error
+        }
+        guard stored.count == records.count else {
+            throw StoreError(.permanent, "the queue stored \(stored.count) records for \(records.count)")
+        }
+
+        metrics.increment("disclosures_received_total", ["vendor": vendor], by: stored.count)
+        var queued = 0
+        for record in stored {
+            if let outcome = record.outcome {
+                metrics.increment("disclosures_outcome_total", ["vendor": vendor, "outcome": outcome.rawValue])
+                logger.info("disclosure decided at intake", [
+                    "vendor": vendor, "disclosure": record.id.map(String.init) ?? "", "token_hash": record.tokenHash,
+                    "token_type": record.tokenType, "outcome": outcome.rawValue, "detail": record.detail ?? "",
+                ])
+            } else {
+                queued += 1
+            }
+        }
+        logger.info("disclosures accepted", ["vendor": vendor, "count": String(stored.count), "queued": String(queued)])
+        return zip(stored, typeNames).map { AcceptedDisclosure(record: $0, tokenType: $1) }
+    }
+
+    /// The record one item becomes, and the name of the type it was classified as.
+    private func classify(_ item: Disclosure, vendor: String, at time: Date) -> (DisclosureRecord, String?) {
+        var record = DisclosureRecord(vendor: vendor, tokenHash: item.token?.sha256 ?? "", tokenType: item.type,
+                                      identity: nil, url: item.url, source: item.source, receivedAt: time)
+        if let problem = item.problem {
+            record.outcome = .invalidFormat
+            record.detail = problem
+            return (record, nil)
+        }
+        guard let token = item.token else {
+            record.outcome = .invalidFormat
+            record.detail = "no token"
+            return (record, nil)
+        }
+        guard let type = tokenTypes.classify(reportedType: item.type, token: token) else {
+            record.outcome = .unknownType
+            record.detail = item.type.isEmpty ? "no type reported and no known prefix" : "unknown token type and no known prefix"
+            return (record, nil)
+        }
+        record.tokenType = type.name
+        do throws(TokenFormatError) {
+            record.identity = try type.identity(of: token)
+        } catch {
+            record.outcome = .invalidFormat
+            record.detail = error.reason
+        }
+        return (record, type.name)
+    }
+
+    // MARK: Feedback labels
+
+    /// GitHub's feedback labels for what `accept` stored, in order, for items that carried a token.
+    ///
+    /// Decided at intake (`invalid_format`, `unknown_type`): `false_positive`. Otherwise a token we issued
+    /// (live or revoked) is `true_positive` and anything else `false_positive`. Items not decided when
+    /// `deadline` passes, or whose lookup fails, are left out: the answer must not wait on the store.
+    public func labels(for accepted: [AcceptedDisclosure], deadline: ContinuousClock.Instant) -> [FeedbackLabel] {
+        var out: [FeedbackLabel] = []
+        for item in accepted where !item.record.tokenHash.isEmpty {
+            let record = item.record
+            if record.outcome == .invalidFormat || record.outcome == .unknownType {
+                out.append(FeedbackLabel(tokenHash: record.tokenHash, tokenType: record.tokenType, label: .falsePositive))
+                continue
+            }
+            guard ContinuousClock.now < deadline else { break }
+            guard let identity = record.identity else {
+                out.append(FeedbackLabel(tokenHash: record.tokenHash, tokenType: record.tokenType, label: .falsePositive))
+                continue
+            }
+            do {
+                let found = try storage.tokens.token(identity: identity) != nil
+                out.append(FeedbackLabel(tokenHash: record.tokenHash, tokenType: record.tokenType,
+                                         label: found ? .truePositive : .falsePositive))
+            } catch {
+                logger.warning("token lookup for a label failed", ["vendor": record.vendor, "token_hash": record.tokenHash, "error": "\(error)"])
+            }
+        }
+        return out
+    }
+
+    /// `[{"token_hash":…,"token_type":…,"label":…}]` as UTF-8.
+    public func encodeLabels(_ labels: [FeedbackLabel]) -> [UInt8] { FeedbackLabel.encode(labels) }
+
+    // MARK: Jobs
+
+    /// Processes one claimed job: revoke, record `account:api_token:removed_leak`, enqueue the owner's
+    /// mail, finish. Answers the outcome, or nil when the job was not finished now (put back for a retry,
+    /// or left to its lease because the queue failed).
+    ///
+    /// Safe to repeat: revoking again with the same disclosure answers `.revoked`, the event is idempotent
+    /// per disclosure and the mail per Message-ID, so a retried job carries on where it stopped.
+    @discardableResult
+    public func process(_ job: DisclosureJob, now: Date) -> DisclosureOutcome? {
+        let record = job.disclosure
+        guard let disclosureID = record.id, let identity = record.identity else {
+            return finish(job, .error, detail: "job without a disclosure id or identity", now: now)
+        }
+        let outcome: DisclosureOutcome
+        do {
+            switch try storage.tokens.revoke(identity: identity, byDisclosure: disclosureID, at: now) {
+            case .revoked(let token):
+                try storage.events.record(removedLeakEvent(token: token, record: record, disclosureID: disclosureID, now: now))
+                let messageID = try messageID(disclosureID: disclosureID)
+                if let message = composer.compose(token: token, disclosure: record, messageID: messageID, date: now) {
+                    try storage.outbox.enqueue(message)
+                } else {
+                    logger.warning("revoked token's owner has no email address", [
+                        "vendor": record.vendor, "disclosure": String(disclosureID), "token_id": token.id, "user": token.user,
+                    ])
+                }
+                outcome = .revoked
+            case .alreadyRevoked:
+                outcome = .duplicate
+            case .notFound:
+                outcome = .notFound
+            }
+        } catch {
+            return failed(job, error: error, now: now)
+        }
+        return finish(job, outcome, detail: nil, now: now)
+    }
+
+    private func removedLeakEvent(token: IssuedToken, record: DisclosureRecord, disclosureID: Int64, now: Date) -> SecurityEvent {
+        SecurityEvent(tag: SecurityEventTag.tokenRemovedLeak, user: token.user, time: now, data: [
+            "vendor": record.vendor,
+            "public_url": record.url,
+            "token_id": token.id,
+            "description": token.description,
+            "token_hash": record.tokenHash,
+        ], idempotencyKey: "leak:\(disclosureID)")
+    }
+
+    /// `leak-<disclosure id>.<16 hex of HMAC(install secret, id)>@<domain>`: the same on every retry and
+    /// every instance sharing the store, and unlike any other installation's.
+    public func messageID(disclosureID: Int64) throws -> String {
+        let secret = try messageIDSecret.withLock { cached throws -> [UInt8] in
+            if let cached { return cached }
+            let loaded = try storage.tokens.installationSecret(named: "mail-message-id", length: 32)
+            cached = loaded
+            return loaded
+        }
+        let tag = HMACSHA256.authenticationCode(key: secret, message: Array("leak-\(disclosureID)".utf8))
+        return "leak-\(disclosureID).\(Hex.encode(tag.prefix(8)))@\(mail.messageIDDomain)"
+    }
+
+    /// A step failed: retry later when it may succeed and attempts remain, else end as `error`.
+    private func failed(_ job: DisclosureJob, error: any Error, now: Date) -> DisclosureOutcome? {
+        let vendor = job.disclosure.vendor
+        let permanent = (error as? StoreError).map { !$0.isTransient } ?? false
+        let message = "\(error)"
+        if !permanent && job.attempts < retry.maxAttempts {
+            let delay = retry.delay(afterAttempt: job.attempts)
+            do {
+                try storage.queue.retry(jobID: job.id, after: now.addingTimeInterval(delay.asTimeInterval), error: message)
+            } catch let retryError {
+                logger.error("putting a job back failed; its lease will lapse", [
+                    "vendor": vendor, "job": String(job.id), "error": "\(retryError)",
+                ])
+            }
+            metrics.increment("disclosures_retried_total", ["vendor": vendor])
+            logger.warning("disclosure job failed, will retry", [
+                "vendor": vendor, "job": String(job.id), "attempt": String(job.attempts), "error": message,
+            ])
+            return nil
+        }
+        logger.error("disclosure job failed for good", [
+            "vendor": vendor, "job": String(job.id), "attempt": String(job.attempts), "error": message,
+        ])
+        return finish(job, .error, detail: "after \(job.attempts) attempt(s): \(message)", now: now)
+    }
+
+    private func finish(_ job: DisclosureJob, _ outcome: DisclosureOutcome, detail: String?, now: Date) -> DisclosureOutcome? {
+        let vendor = job.disclosure.vendor
+        do {
+            try storage.queue.finish(jobID: job.id, outcome: outcome, detail: detail, at: now)
+        } catch {
+            logger.error("finishing a job failed; it will be processed again", [
+                "vendor": vendor, "job": String(job.id), "outcome": outcome.rawValue, "error": "\(error)",
+            ])
+            return nil
+        }
+        metrics.increment("disclosures_outcome_total", ["vendor": vendor, "outcome": outcome.rawValue])
+        if outcome == .revoked { metrics.increment("tokens_revoked_total", ["vendor": vendor]) }
+        logger.info("disclosure processed", [
+            "vendor": vendor, "disclosure": job.disclosure.id.map(String.init) ?? "", "token_hash": job.disclosure.tokenHash,
+            "token_type": job.disclosure.tokenType, "outcome": outcome.rawValue,
+        ])
+        return outcome
+    }
+
+    // MARK: Mail
+
+    /// Sends one outbox entry. On success marks it sent and records `account:email:sent`; on failure puts
+    /// it back with backoff (mail is never dropped and has no attempt limit). Answers whether it was sent.
+    @discardableResult
+    public func deliver(_ entry: OutboxEntry, via sink: any MailSink, now: Date) -> Bool {
+        let message = entry.message
+        do {
+            try sink.send(message)
+        } catch {
+            let retryAt = now.addingTimeInterval(retry.delay(afterAttempt: entry.attempts).asTimeInterval)
+            do {
+                try storage.outbox.markFailed(id: entry.id, retryAt: retryAt, error: "\(error)")
+            } catch let markError {
+                logger.error("marking a mail failed did not work; its lease will lapse", [
+                    "message_id": message.messageID, "error": "\(markError)",
+                ])
+            }
+            metrics.increment("mails_failed_total")
+            logger.warning("sending mail failed, will retry", [
+                "message_id": message.messageID, "attempt": String(entry.attempts), "error": "\(error)",
+            ])
+            return false
+        }
+        do {
+            try storage.outbox.markSent(id: entry.id, at: now)
+        } catch {
+            // The sink is idempotent per Message-ID, so sending again when the lease lapses is harmless.
+            logger.error("marking a mail sent failed", ["message_id": message.messageID, "error": "\(error)"])
+        }
+        metrics.increment("mails_sent_total")
+        do {
+            try storage.events.record(SecurityEvent(tag: SecurityEventTag.emailSent, user: message.user, time: now, data: [
+                "to": message.to.joined(separator: ", "),
+                "subject": message.subject,
+                "message_id": message.messageID,
+            ], idempotencyKey: "mail:\(message.messageID)"))
+        } catch {
+            logger.error("recording the mail event failed", ["message_id": message.messageID, "error": "\(error)"])
+        }
+        logger.info("mail sent", ["message_id": message.messageID, "user": message.user])
+        return true
+    }
+}
