@@ -1,0 +1,17 @@
+import Foundation
+
+/// A fresh folder under the system's temporary directory, removed when the value goes away.
+final class TemporaryDirectory {
+    let path: String
+
+    init(_ label: String = "sinks") throws {
+        path = "\(NSTemporaryDirectory())/tokenscan-\(label)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func files(in sub: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: "\(path)/\(sub)").sorted()
+    }
+}
