@@ -1,0 +1,110 @@
+import Foundation
+import SecretsCore
+import Synchronization
+
+/// Every sink role (tokens, events, disclosure queue, outbox) in one SQLite file in WAL mode.
+///
+/// Concurrency — why this class is `Sendable` without `@unchecked`: it holds no connection outside a
+/// `Mutex`. Writes go to the one writer connection through a `WriteCombiner` (group commit: concurrent
+/// callers' writes share one transaction and one commit). Reads go to a small fixed pool of reader
+/// connections, each in its own `Mutex`; a read takes the first idle one and, when all are busy, waits
+/// for one picked round-robin. In WAL mode readers and the writer never block each other. Every method
+/// is synchronous and may be called from any thread (libmicrohttpd's pool, worker threads, tasks); a
+/// write blocks its caller until its transaction committed.
+///
+/// Several processes may share the file: writes take SQLite's write lock with `BEGIN IMMEDIATE` (waiting
+/// up to `busyTimeout`), so claims and revocations stay atomic across processes too.
+public final class SQLiteStorage: Sendable {
+    /// The database file.
+    public let path: String
+    public let options: SQLiteOptions
+    private let writer: WriteCombiner
+    private let readers: [Reader]
+    private let nextReader = Atomic<Int>(0)
+
+    private final class Reader: Sendable {
+        let connection: Mutex<SQLiteConnection>
+        init(_ connection: consuming sending SQLiteConnection) { self.connection = Mutex(connection) }
+    }
+
+    private init(path: String, options: SQLiteOptions, writer: WriteCombiner, readers: [Reader]) {
+        self.path = path
+        self.options = options
+        self.writer = writer
+        self.readers = readers
+    }
+
+    /// Opens (creating it and its parent folder when missing) the database at `path` and migrates it to
+    /// the latest schema. Safe when several processes open one fresh file at once.
+    public static func open(path: String, options: SQLiteOptions = SQLiteOptions()) throws(StoreError) -> SQLiteStorage {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.permanent, "SQLite: cannot create the folder \(folder.path): \(error.localizedDescription)")
+        }
+        do {
+            let writer = try SQLiteConnection(path: path)
+            try configure(writer, options, writer: true)
+            try SQLiteMigrator.migrate(writer, steps: StorageSchema.migrations(for: .sqlite))
+            var readers: [Reader] = []
+            for _ in 0..<max(1, options.readerCount) {
+                let reader = try SQLiteConnection(path: path)
+                try configure(reader, options, writer: false)
+                readers.append(Reader(reader))
+            }
+            return SQLiteStorage(path: path, options: options, writer: WriteCombiner(writer), readers: readers)
+        } catch {
+            throw StoreError(error)
+        }
+    }
+
+    /// This backend in every role.
+    public var storage: Storage { Storage(tokens: self, events: self, queue: self, outbox: self) }
+
+    private static func configure(_ connection: SQLiteConnection, _ options: SQLiteOptions, writer: Bool) throws {
+        let (seconds, attoseconds) = options.busyTimeout.components
+        let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        try connection.execute("PRAGMA busy_timeout = \(milliseconds)")
+        if writer {
+            // Switching to WAL is persistent in the file; a concurrent opener may hold it briefly.
+            let mode = try connection.queryFirst("PRAGMA journal_mode = WAL") { $0.text(0) }
+            guard mode?.lowercased() == "wal" else {
+                throw StoreError(.permanent, "SQLite: the database cannot use WAL (journal mode \(mode ?? "unknown"))")
+            }
+        }
+        try connection.execute("PRAGMA synchronous = \(options.durability == .powerLoss ? "FULL" : "NORMAL")")
+        try connection.execute("PRAGMA foreign_keys = ON")
+        if !writer { try connection.execute("PRAGMA query_only = ON") }
+    }
+
+    /// Runs `work` in a group-committed write transaction.
+    @discardableResult
+    func write<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
+        try writer.write(work)
+    }
+
+    /// Runs `work` in a read transaction (one consistent snapshot) on a reader connection.
+    func read<T: Sendable>(_ work: @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
+        let count = UInt(readers.count)
+        let start = UInt(bitPattern: nextReader.wrappingAdd(1, ordering: .relaxed).oldValue)
+        for offset in 0..<count {
+            let reader = readers[Int((start &+ offset) % count)]
+            if let result = reader.connection.withLockIfAvailable({ Self.snapshot($0, work) }) {
+                return try result.get()
+            }
+        }
+        return try readers[Int(start % count)].connection.withLock { Self.snapshot($0, work) }.get()
+    }
+
+    private static func snapshot<T: Sendable>(_ connection: SQLiteConnection,
+                                              _ work: @Sendable (SQLiteConnection) throws -> T) -> Result<T, StoreError> {
+        do {
+            try connection.run("BEGIN")
+            defer { _ = try? connection.run("COMMIT") }
+            return .success(try work(connection))
+        } catch {
+            return .failure(StoreError(error))
+        }
+    }
+}
