@@ -1,1 +1,4 @@
-print("tokenscan")
+import Foundation
+import Server
+
+exit(CommandLineTool.main(CommandLine.arguments))

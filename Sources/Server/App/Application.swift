@@ -1,0 +1,114 @@
+import Foundation
+import SecretsCore
+import Sinks
+import Vendors
+
+/// One assembled tokenscan receiver: storage, vendors, the analyzer and its workers, metrics and the
+/// HTTP server, built from a `Configuration`.
+public final class Application: Sendable {
+    public let configuration: Configuration
+    public let storage: Storage
+    public let vendors: VendorSet
+    public let analyzer: DisclosureAnalyzer
+    public let workers: AnalysisWorkers
+    public let prometheus: PrometheusMetrics
+    public let metrics: Metrics
+    public let logger: Logger
+    public let server: HTTPServer
+    private let keyWarmer: KeyWarmer
+
+    public init(configuration config: Configuration, logger: Logger) throws {
+        self.configuration = config
+        self.logger = logger
+        storage = try Self.openStorage(config)
+        do {
+            vendors = try VendorCatalog.makeVendors(config.vendors)
+        } catch {
+            throw ConfigurationError(path: error.field, error.problem)
+        }
+        prometheus = PrometheusMetrics()
+        var backends: [any MetricsBackend] = [prometheus]
+        if let statsd = config.metrics.statsd, let address = ListenAddress.parse(statsd) {
+            backends.append(try DogStatsDMetrics(host: address.host, port: address.port, prefix: config.metrics.statsdPrefix + "."))
+        }
+        metrics = backends.count == 1 ? Metrics(prometheus) : Metrics(MultiplexMetrics(backends))
+        analyzer = DisclosureAnalyzer(storage: storage, tokenTypes: Self.tokenTypes(config),
+                                      mail: MailSettings(from: config.mail.from, siteName: config.mail.siteName),
+                                      metrics: metrics, logger: logger, retry: config.retry)
+        var workerSettings = config.workers
+        workerSettings.releaseLeasesOnStart = Self.isSingleProcessDatabase(config)
+        workers = AnalysisWorkers(analyzer: analyzer, mailSink: try Self.mailSink(config), settings: workerSettings)
+        let health = HealthResponder(vendors: vendors, storage: storage, prometheus: prometheus)
+        let receiver = ReceiverResponder(vendors: vendors, analyzer: analyzer, workers: workers, health: health,
+                                         metrics: metrics, logger: logger)
+        server = HTTPServer(configuration: HTTPServerConfiguration(
+            host: config.listen.host, port: config.listen.port, threadPoolSize: config.server.threads,
+            connectionLimit: config.server.connectionLimit,
+            connectionTimeout: .seconds(config.server.connectionTimeoutSeconds),
+            maxBodyBytes: config.limits.maxBodyBytes), responder: receiver, logger: logger)
+        keyWarmer = KeyWarmer(vendors: vendors, logger: logger)
+    }
+
+    /// Starts the workers, the key warmer and the HTTP server.
+    public func start() throws {
+        workers.start()
+        keyWarmer.start()
+        try server.start()
+        logger.info("listening", ["address": "\(configuration.listen.host):\(server.boundPort ?? configuration.listen.port)",
+                                  "vendors": vendors.all.map(\.id).joined(separator: ",")])
+    }
+
+    /// Graceful stop: refuse new connections, let in-flight requests finish, let each worker finish
+    /// its current job. Whatever is left stays queued for the next start.
+    public func stop() {
+        let grace = Duration.seconds(configuration.server.shutdownGraceSeconds)
+        _ = server.stop(graceful: grace)
+        keyWarmer.stop()
+        _ = workers.stop()
+        logger.info("stopped", [:])
+    }
+
+    // MARK: Assembly helpers, shared with the command line
+
+    static func isSingleProcessDatabase(_ config: Configuration) -> Bool {
+        if case .sqlite = config.database { return true }
+        return false
+    }
+
+    /// Opens (creating and migrating) the configured database.
+    public static func openStorage(_ config: Configuration) throws -> Storage {
+        switch config.database {
+        case .sqlite(let path, let durability):
+            return try SQLiteStorage.open(path: config.resolve(path), options: SQLiteOptions(durability: durability)).storage
+        case .postgresql:
+            throw ConfigurationError(path: "database", "PostgreSQL is not supported by this build yet; use \"sqlite:PATH\"")
+        }
+    }
+
+    public static func tokenTypes(_ config: Configuration) -> TokenTypeRegistry {
+        TokenTypeRegistry(config.tokenTypes.map { entry -> any TokenType in
+            switch entry {
+            case .pypi(let name, _):
+                return PyPITokenType(name: name, maxLength: config.limits.maxTokenLength)
+            case .prefixed(let name, let prefix, let checksum):
+                return PrefixedTokenType(name: name, prefix: prefix,
+                                         checksum: PrefixedTokenType.Checksum(rawValue: checksum) ?? .none,
+                                         maxLength: config.limits.maxTokenLength)
+            }
+        })
+    }
+
+    public static func mailSink(_ config: Configuration) throws -> any MailSink {
+        switch config.mail.transport {
+        case .maildir:
+            return try MaildirMailSink(path: config.resolve(config.mail.path))
+        case .smtp, .smtps:
+            return try SMTPMailSink(configuration: SMTPConfiguration(
+                url: config.mail.url ?? "", startTLS: config.mail.startTLS,
+                username: config.mail.username, password: config.mail.password,
+                connectTimeout: .milliseconds(config.mail.connectTimeoutMilliseconds),
+                timeout: .milliseconds(config.mail.timeoutMilliseconds),
+                caFile: config.mail.caFile.map(config.resolve), insecureSkipVerify: config.mail.insecureSkipVerify))
+        }
+    }
+}
