@@ -22,7 +22,7 @@ public struct FakeVendorKey: Sendable, Codable, Equatable {
     }
 
     /// Generates a fresh P-256 key.
-    public static func generate(isCurrent: Bool = false, now: Date = Date()) throws(CryptoError) -> FakeVendorKey {
+    public static func generate(isCurrent: Bool = false, now: Date = FakeVendorState.now()) throws(CryptoError) -> FakeVendorKey {
         let key = try P256.Signing.PrivateKey()
         let publicPEM = try key.publicKey.pemRepresentation
         return FakeVendorKey(id: SHA256.hex(publicPEM), privatePEM: try key.pemRepresentation,
@@ -132,6 +132,11 @@ public final class FakeVendorState: Sendable {
     struct Snapshot: Codable, Equatable {
         var keys: [FakeVendorKey] = []
         var history: [FakeVendorSend] = []
+    }
+
+    /// The time in whole seconds: what the state file's ISO 8601 dates hold, so a reloaded state equals the saved one.
+    public static func now() -> Date {
+        Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
     }
 
     /// Where the state lives; nil keeps it in memory only.
