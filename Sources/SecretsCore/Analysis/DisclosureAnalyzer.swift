@@ -125,7 +125,7 @@ public final class DisclosureAnalyzer: Sendable {
                 out.append(FeedbackLabel(tokenHash: record.tokenHash, tokenType: record.tokenType, label: .falsePositive))
                 continue
             }
-            guard ContinuousClock.now < deadline else { break }
+            guard ContinuousClock.now < deadline else { continue }
             guard let identity = record.identity else {
                 out.append(FeedbackLabel(tokenHash: record.tokenHash, tokenType: record.tokenType, label: .falsePositive))
                 continue
