@@ -54,3 +54,20 @@ func withServer<R>(_ configuration: HTTPServerConfiguration = HTTPServerConfigur
     guard let port = server.boundPort else { throw RawHTTPClient.Failure("no bound port") }
     return try body(server, port)
 }
+
+/// Answers with whatever its closure returns.
+struct FixedResponder: HTTPResponder {
+    let answer: @Sendable (HTTPRequest) -> HTTPResponse
+    init(_ answer: @escaping @Sendable (HTTPRequest) -> HTTPResponse) { self.answer = answer }
+    func respond(to request: HTTPRequest) -> HTTPResponse { answer(request) }
+}
+
+/// Polls `condition` every 5 ms until it holds; throws after `timeout`.
+func waitUntil(timeout: Duration = .seconds(5), _ condition: () -> Bool) throws {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: timeout)
+    while !condition() {
+        guard clock.now < deadline else { throw RawHTTPClient.Failure("condition not met within \(timeout)") }
+        usleep(5_000)
+    }
+}

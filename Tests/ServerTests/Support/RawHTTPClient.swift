@@ -28,24 +28,39 @@ final class RawHTTPClient {
     private var fd: Int32
     private var buffer: [UInt8] = []
 
-    /// Connects to `127.0.0.1:port`; every later read or write gives up after `timeout`.
-    init(port: Int, timeout: Duration = .seconds(5)) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+    /// Connects to `host:port` (numeric IPv4 or IPv6); every later read or write gives up after `timeout`.
+    init(port: Int, host: String = "127.0.0.1", timeout: Duration = .seconds(5)) throws {
+        var storage = sockaddr_storage()
+        var length: socklen_t
+        var v6 = in6_addr()
+        let family: Int32
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            family = AF_INET6
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = UInt16(port).bigEndian
+            address.sin6_addr = v6
+            withUnsafeMutableBytes(of: &storage) { t in withUnsafeBytes(of: address) { t.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            family = AF_INET
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = inet_addr(host)
+            withUnsafeMutableBytes(of: &storage) { t in withUnsafeBytes(of: address) { t.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        }
+        fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))", code: errno) }
+        let connected = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
         }
         guard connected == 0 else {
-            let message = String(cString: strerror(errno))
+            let code = errno
             Glibc.close(fd)
             fd = -1
-            throw Failure("connect: \(message)")
+            throw Failure("connect: \(String(cString: strerror(code)))", code: code)
         }
         setTimeout(timeout)
     }
