@@ -82,8 +82,15 @@ final class SQLiteStatement {
         switch rc {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
-        default: throw SQLiteConnection.error(rc, db, "step")
+        default: throw SQLiteConnection.error(rc, db, "step (\(summary))")
         }
+    }
+
+    /// The statement's SQL, whitespace collapsed and cut to 80 characters, for error messages (our own
+    /// SQL text with `?` placeholders: never a bound value).
+    private var summary: String {
+        let words = String(cString: sqlite3_sql(statement)).split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return words.count > 80 ? words.prefix(77) + "..." : words
     }
 
     /// Makes the statement ready to run again and drops its bindings. A failed step already threw its error.

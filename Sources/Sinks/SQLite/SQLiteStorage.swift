@@ -66,16 +66,28 @@ public final class SQLiteStorage: Sendable {
         let (seconds, attoseconds) = options.busyTimeout.components
         let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
         try connection.execute("PRAGMA busy_timeout = \(milliseconds)")
-        if writer {
-            // Switching to WAL is persistent in the file; a concurrent opener may hold it briefly.
-            let mode = try connection.queryFirst("PRAGMA journal_mode = WAL") { $0.text(0) }
-            guard mode?.lowercased() == "wal" else {
-                throw StoreError(.permanent, "SQLite: the database cannot use WAL (journal mode \(mode ?? "unknown"))")
-            }
-        }
+        if writer { try enableWAL(connection, patience: options.busyTimeout) }
         try connection.execute("PRAGMA synchronous = \(options.durability == .powerLoss ? "FULL" : "NORMAL")")
         try connection.execute("PRAGMA foreign_keys = ON")
         if !writer { try connection.execute("PRAGMA query_only = ON") }
+    }
+
+    /// Switches the file to WAL (a no-op once it is). SQLite does not call the busy handler for a journal
+    /// mode change, so when another opener holds the file at that moment, retry until `patience` runs out.
+    private static func enableWAL(_ connection: SQLiteConnection, patience: Duration) throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: patience)
+        while true {
+            do {
+                let mode = try connection.queryFirst("PRAGMA journal_mode = WAL") { $0.text(0) }
+                guard mode?.lowercased() == "wal" else {
+                    throw StoreError(.permanent, "SQLite: the database cannot use WAL (journal mode \(mode ?? "unknown"))")
+                }
+                return
+            } catch let error as StoreError where error.isTransient && clock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+        }
     }
 
     /// Runs `work` in a group-committed write transaction.
@@ -83,6 +95,9 @@ public final class SQLiteStorage: Sendable {
     func write<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
         try writer.write(work)
     }
+
+    /// Write transactions run so far; fewer than the writes made when group commit joined some.
+    var writeTransactionCount: Int { writer.transactionCount }
 
     /// Runs `work` in a read transaction (one consistent snapshot) on a reader connection.
     func read<T: Sendable>(_ work: @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {

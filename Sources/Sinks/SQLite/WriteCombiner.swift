@@ -18,6 +18,7 @@ import Synchronization
 final class WriteCombiner: Sendable {
     private let writer: Mutex<SQLiteConnection>
     private let pending = Mutex<[PendingWrite]>([])
+    private let transactions = Atomic<Int>(0)
 
     init(_ connection: consuming sending SQLiteConnection) {
         writer = Mutex(connection)
@@ -45,9 +46,13 @@ final class WriteCombiner: Sendable {
                 return queue
             }
             Self.commit(group, on: connection)
+            transactions.add(1, ordering: .relaxed)
         }
         return try ticket.result()
     }
+
+    /// Transactions run so far (each holding one or more callers' writes).
+    var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
     /// Runs a group in one transaction and completes every entry. Never throws: errors go to the callers.
     private static func commit(_ group: [PendingWrite], on connection: SQLiteConnection) {
