@@ -10,6 +10,7 @@ enum FakeVendorPage {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>tokenscan fake vendor</title>
+    <link rel="icon" href="data:,">
     <link rel="stylesheet" href="/app.css">
     <script src="/app.js" defer></script>
     </head>
@@ -105,7 +106,7 @@ enum FakeVendorPage {
           </div>
           <div class="actions wide">
             <button id="send" type="submit" class="primary">Send</button>
-            <span class="hint">Sends the payload below, byte for byte, signed with the current key.</span>
+            <span class="hint">Signed with the current key unless Tamper says otherwise.</span>
           </div>
         </form>
       </section>
@@ -184,7 +185,7 @@ enum FakeVendorPage {
     table { width: 100%; border-collapse: collapse; margin-bottom: 8px; }
     th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line); vertical-align: middle; }
     th { font-size: 12px; color: var(--muted); font-weight: 600; }
-    td.buttons { white-space: nowrap; }
+    td.buttons, td.time { white-space: nowrap; }
     td.buttons button { margin-right: 3px; }
     td.target { max-width: 320px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
     code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
@@ -201,7 +202,7 @@ enum FakeVendorPage {
     .status.bad { color: var(--bad); }
     pre {
       margin: 0; padding: 6px 8px; background: #f6f8fa; border: 1px solid var(--line); border-radius: 4px;
-      font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; max-height: 110px;
+      font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; max-height: 150px;
       overflow: auto; white-space: pre-wrap; word-break: break-all;
     }
     .visually-hidden {
@@ -245,9 +246,13 @@ enum FakeVendorPage {
       }
 
       function shortID(id) { return id.length > 12 ? id.slice(0, 12) + '…' : id; }
+      /** Local time as YYYY-MM-DD HH:MM:SS. */
       function timeText(iso) {
-        const date = new Date(iso);
-        return isNaN(date) ? iso : date.toLocaleString([], { dateStyle: 'short', timeStyle: 'medium' });
+        const d = new Date(iso);
+        if (isNaN(d)) { return iso; }
+        const p = (n) => String(n).padStart(2, '0');
+        return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' '
+          + p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
       }
       function headersText(list) {
         return list && list.length ? list.map((h) => h.name + ': ' + h.value).join('\n') : '(none)';
@@ -258,6 +263,7 @@ enum FakeVendorPage {
         b.className = 'small ' + className;
         b.textContent = text;
         b.setAttribute('aria-label', label);
+        b.title = label;
         b.addEventListener('click', handler);
         return b;
       }
@@ -284,7 +290,9 @@ enum FakeVendorPage {
           } else {
             currentCell.textContent = 'no';
           }
-          row.insertCell().textContent = timeText(key.created_at);
+          const created = row.insertCell();
+          created.className = 'time';
+          created.textContent = timeText(key.created_at);
           const actions = row.insertCell();
           actions.className = 'buttons';
           const name = 'key ' + shortID(key.id);
@@ -292,10 +300,10 @@ enum FakeVendorPage {
             () => keyAction(key.id, 'make-current', () => api('POST', '/api/keys/' + key.id + '/current'), 'Made ' + name + ' current.'));
           make.disabled = key.is_current;
           actions.appendChild(make);
-          const up = button('Up', 'move-up', 'Move ' + name + ' up', () => move(key.id, -1));
+          const up = button('↑', 'move-up', 'Move ' + name + ' up', () => move(key.id, -1));
           up.disabled = index === 0;
           actions.appendChild(up);
-          const down = button('Down', 'move-down', 'Move ' + name + ' down', () => move(key.id, 1));
+          const down = button('↓', 'move-down', 'Move ' + name + ' down', () => move(key.id, 1));
           down.disabled = index === keys.length - 1;
           actions.appendChild(down);
           actions.appendChild(button('Delete', 'delete-key', 'Delete ' + name,
@@ -426,7 +434,9 @@ enum FakeVendorPage {
         body.textContent = '';
         history.forEach((entry) => {
           const row = body.insertRow();
-          row.insertCell().textContent = timeText(entry.time);
+          const when = row.insertCell();
+          when.className = 'time';
+          when.textContent = timeText(entry.time);
           row.insertCell().textContent = entry.style;
           row.insertCell().textContent = entry.tamper;
           const target = row.insertCell();
