@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import SecretsCore
+
+@Suite("AnalysisWorkers: threads that process jobs and mail")
+struct AnalyzerWorkersTests {
+    @Test("five reports of one token on four disclosure workers: revoked once, mailed once, four duplicates")
+    func concurrentWorkers() throws {
+        let f = try AnalyzerFixture()
+        let token = try f.issue()
+        let workers = AnalysisWorkers(analyzer: f.analyzer, mailSink: f.sink,
+                                      settings: WorkerSettings(disclosureWorkers: 4, mailWorkers: 2, batchSize: 1,
+                                                               pollInterval: .milliseconds(20)))
+        workers.start()
+        _ = try f.analyzer.accept(vendor: "github", disclosures: (0..<5).map { _ in f.disclosure(token.value) }, at: Date())
+        workers.wake()
+        let done = try eventually {
+            try f.storage.queue.pendingJobCount() == 0 && f.storage.outbox.pendingMailCount() == 0 && f.sink.delivered.count == 1
+        }
+        #expect(done)
+        #expect(workers.stop())
+        let outcomes = try f.storage.queue.disclosures(user: "alice").compactMap(\.outcome)
+        #expect(outcomes.filter { $0 == .revoked }.count == 1)
+        #expect(outcomes.filter { $0 == .duplicate }.count == 4)
+        #expect(f.sink.delivered.count == 1)
+        #expect(try f.storage.events.events(user: nil).map(\.tag) == [SecurityEventTag.tokenRemovedLeak, SecurityEventTag.emailSent])
+        #expect(f.metrics.counter("disclosures_outcome_total", ["vendor": "github", "outcome": "duplicate"]) == 4)
+        try f.expectNoRawToken()
+    }
+
+    @Test("wake() gets work done long before the poll interval, and stop() does not wait for it either")
+    func wakeAndStop() throws {
+        let f = try AnalyzerFixture()
+        let token = try f.issue()
+        let workers = AnalysisWorkers(analyzer: f.analyzer, mailSink: f.sink,
+                                      settings: WorkerSettings(pollInterval: .seconds(60), stopTimeout: .seconds(5)))
+        workers.start()
+        workers.start()
+        // Let the workers find nothing and go to sleep for the long poll interval.
+        Thread.sleep(forTimeInterval: 0.2)
+        let started = ContinuousClock.now
+        _ = try f.analyzer.accept(vendor: "github", disclosures: [f.disclosure(token.value)], at: Date())
+        workers.wake()
+        #expect(eventually(timeout: .seconds(5)) { f.sink.delivered.count == 1 })
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let stopping = ContinuousClock.now
+        #expect(workers.stop())
+        #expect(ContinuousClock.now - stopping < .seconds(2))
+        #expect(workers.stop())
+    }
+
+    @Test("many tokens across many workers: every job done exactly once")
+    func manyTokens() throws {
+        let f = try AnalyzerFixture()
+        let tokens = try (0..<40).map { try f.issue(user: "user\($0)", email: "user\($0)@example.org") }
+        let workers = AnalysisWorkers(analyzer: f.analyzer, mailSink: f.sink,
+                                      settings: WorkerSettings(disclosureWorkers: 3, mailWorkers: 2, batchSize: 4,
+                                                               pollInterval: .milliseconds(10)))
+        workers.start()
+        for chunk in stride(from: 0, to: tokens.count, by: 8) {
+            _ = try f.analyzer.accept(vendor: "github", disclosures: tokens[chunk ..< chunk + 8].map { f.disclosure($0.value) }, at: Date())
+            workers.wake()
+        }
+        #expect(eventually { f.sink.delivered.count == 40 })
+        #expect(workers.stop())
+        #expect(Set(f.sink.delivered.map(\.messageID)).count == 40)
+        #expect(f.metrics.counter("tokens_revoked_total", ["vendor": "github"]) == 40)
+        #expect(f.metrics.total("mails_sent_total") == 40)
+        #expect(try f.storage.events.events(user: nil).count == 80)
+    }
+
+    @Test("workers never started stop at once")
+    func stopWithoutStart() throws {
+        let f = try AnalyzerFixture()
+        let workers = AnalysisWorkers(analyzer: f.analyzer, mailSink: f.sink)
+        #expect(workers.stop())
+        workers.start()
+        #expect(workers.stop())
+    }
+}
