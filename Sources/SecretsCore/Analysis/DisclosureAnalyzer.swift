@@ -66,16 +66,21 @@ public final class DisclosureAnalyzer: Sendable {
 
         metrics.increment("disclosures_received_total", ["vendor": vendor], by: stored.count)
         var queued = 0
+        var decided: [DisclosureOutcome: Int] = [:]
         for record in stored {
             if let outcome = record.outcome {
-                metrics.increment("disclosures_outcome_total", ["vendor": vendor, "outcome": outcome.rawValue])
-                logger.info("disclosure decided at intake", [
+                decided[outcome, default: 0] += 1
+                logger.debug("disclosure decided at intake", [
                     "vendor": vendor, "disclosure": record.id.map(String.init) ?? "", "token_hash": record.tokenHash,
                     "token_type": record.tokenType, "outcome": outcome.rawValue, "detail": record.detail ?? "",
                 ])
             } else {
                 queued += 1
             }
+        }
+        // One increment per outcome, not per item: a 10,000-item report of garbage stays cheap.
+        for (outcome, count) in decided.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            metrics.increment("disclosures_outcome_total", ["vendor": vendor, "outcome": outcome.rawValue], by: count)
         }
         logger.info("disclosures accepted", ["vendor": vendor, "count": String(stored.count), "queued": String(queued)])
         return zip(stored, typeNames).map { AcceptedDisclosure(record: $0, tokenType: $1) }
