@@ -1,0 +1,83 @@
+import Foundation
+import SecretsCore
+import Testing
+@testable import Sinks
+
+private typealias F = SQLiteFixture
+
+@Suite("SQLite group commit and locking")
+struct SQLiteGroupCommitTests {
+    @Test func concurrentAcceptsAllLandWithDistinctConsecutiveIds() throws {
+        let folder = try TemporaryDirectory("sqlite")
+        let store = try SQLiteStorage.open(path: F.databasePath(in: folder))
+        let results = F.onThreads(16) { thread in
+            Result { () throws -> [[Int64]] in
+                try (0..<10).map { batch in
+                    let records = (0..<100).map { F.disclosure(thread * 10_000 + batch * 100 + $0) }
+                    return try store.accept(records).map { $0.id ?? -1 }
+                }
+            }
+        }
+        let batches = try results.flatMap { try $0.get() }
+        #expect(batches.count == 160)
+        for ids in batches { #expect(ids == Array(ids[0]..<ids[0] + 100)) }  // a caller's batch is never interleaved
+        #expect(Set(batches.joined()).count == 16_000)
+        #expect(try store.pendingJobCount() == 16_000)
+        #expect(try store.disclosures(user: nil).count == 16_000)
+    }
+
+    /// One writer holds the write lock from outside; meanwhile a leader waits in `BEGIN IMMEDIATE` and six
+    /// more callers queue behind it. When the lock goes, the six share one transaction, in which the one
+    /// whose write fails (a conflicting token) fails alone.
+    @Test func queuedWritersShareOneTransactionAndAFailureStaysWithItsCaller() throws {
+        let folder = try TemporaryDirectory("sqlite")
+        let path = F.databasePath(in: folder)
+        let store = try SQLiteStorage.open(path: path, options: SQLiteOptions(busyTimeout: .seconds(20)))
+        try store.issue(F.token("taken"))
+        let before = store.writeTransactionCount
+        let locked = DispatchSemaphore(value: 0)
+
+        let results = F.onThreads(8) { i -> Result<Int, StoreError> in
+            if i == 7 {
+                return Result { () throws(StoreError) -> Int in
+                    let outside = try SQLiteConnection(path: path)
+                    try outside.execute("BEGIN IMMEDIATE")
+                    for _ in 0..<7 { locked.signal() }
+                    Thread.sleep(forTimeInterval: 0.8)
+                    try outside.execute("COMMIT")
+                    return 0
+                }
+            }
+            locked.wait()
+            if i > 0 { Thread.sleep(forTimeInterval: 0.25) }  // the leader (0) is waiting for the lock by now
+            return Result { () throws(StoreError) -> Int in
+                if i == 3 {
+                    try store.issue(F.token("taken"))
+                    return 0
+                }
+                return try store.accept([F.disclosure(i), F.disclosure(100 + i)]).count
+            }
+        }
+        #expect(store.writeTransactionCount - before == 2)
+        #expect(throws: StoreError.self) { try results[3].get() }
+        if case .failure(let error) = results[3] { #expect(error.kind == .conflict) }
+        for i in [0, 1, 2, 4, 5, 6] { #expect(try results[i].get() == 2) }
+        #expect(try store.pendingJobCount() == 12)
+        #expect(try store.tokens(user: nil).count == 1)
+    }
+
+    @Test func aLockHeldLongerThanTheBusyTimeoutIsTransientAndReadersCarryOn() throws {
+        let folder = try TemporaryDirectory("sqlite")
+        let path = F.databasePath(in: folder)
+        let store = try SQLiteStorage.open(path: path, options: SQLiteOptions(busyTimeout: .milliseconds(50)))
+        _ = try store.accept([F.disclosure(1)])
+        let outside = try SQLiteConnection(path: path)
+        try outside.execute("BEGIN IMMEDIATE")
+        let error = #expect(throws: StoreError.self) { try store.accept([F.disclosure(2)]) }
+        #expect(error?.isTransient == true)
+        #expect(try store.pendingJobCount() == 1)  // WAL: reads go on while another process writes
+        try outside.execute("COMMIT")
+        #expect(try store.accept([F.disclosure(3)]).count == 1)
+        #expect(try store.pendingJobCount() == 2)
+    }
+}
