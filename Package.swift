@@ -26,7 +26,7 @@ let package = Package(
 
         .testTarget(name: "SecretsCoreTests", dependencies: ["SecretsCore"], resources: [.copy("Resources")]),
         .testTarget(name: "VendorsTests", dependencies: ["Vendors", "SecretsCore"], resources: [.copy("Resources")]),
-        .testTarget(name: "SinksTests", dependencies: ["Sinks", "SecretsCore"]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "SecretsCore"], resources: [.copy("Support/smtp_server.py")]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "SecretsCore", "Vendors", "Sinks"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SecretsCore"], resources: [.copy("Resources")]),
     ],

@@ -98,7 +98,7 @@ func tokenscanBinary() throws -> String {
         return path
     }
     var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    for _ in 0..<4 { dir.deleteLastPathComponent() }
+    for _ in 0..<3 { dir.deleteLastPathComponent() }
     let candidate = dir.appendingPathComponent(".build/debug/tokenscan").path
     try #require(FileManager.default.isExecutableFile(atPath: candidate), "build tokenscan first (or set TOKENSCAN_BINARY)")
     return candidate
