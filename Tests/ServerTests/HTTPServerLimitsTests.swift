@@ -27,8 +27,19 @@ struct HTTPServerLimitsTests {
             let response = try client.readResponse()
             #expect(response.status == 413)
             #expect(response.text.contains("larger than 1000 bytes"))
+            #expect(response.header("Connection")?.lowercased() == "close")
             #expect(client.waitForClose())
             #expect(responder.callCount == 0)
+        }
+    }
+
+    @Test("a sender that sends the whole oversized body without waiting still reads its 413")
+    func contentLengthOverLimitWithBody() throws {
+        try withServer(Self.small) { _, port in
+            let client = try RawHTTPClient(port: port)
+            let body = [UInt8](repeating: 0x42, count: 20_000)
+            try client.send(Array("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n".utf8) + body)
+            #expect(try client.readResponse().status == 413)
         }
     }
 
@@ -108,6 +119,17 @@ struct HTTPServerLimitsTests {
         try withServer(Self.small, responder: responder) { _, port in
             let client = try RawHTTPClient(port: port)
             try client.send("POST /x HTTP/1.1\r\nHost: x\r\n\(headers)\r\n\r\nhello")
+            #expect(try client.readResponse().status == 400)
+            #expect(responder.callCount == 0)
+        }
+    }
+
+    @Test("malformed chunked encoding is 400 (libmicrohttpd answers it)")
+    func malformedChunked() throws {
+        let responder = EchoResponder()
+        try withServer(Self.small, responder: responder) { _, port in
+            let client = try RawHTTPClient(port: port)
+            try client.send("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
             #expect(try client.readResponse().status == 400)
             #expect(responder.callCount == 0)
         }
