@@ -54,10 +54,11 @@ struct HTTPServerConcurrencyTests {
         }
     }
 
-    @Test("graceful stop: new connections are refused at once, the slow request in flight still gets its answer")
-    func gracefulStop() throws {
+    @Test("graceful stop: new connections are refused at once, the slow request in flight still gets its answer",
+          arguments: [1, 2, 3])
+    func gracefulStop(threads: Int) throws {
         let responder = EchoResponder(delay: .milliseconds(300))
-        let server = HTTPServer(configuration: HTTPServerConfiguration(threadPoolSize: 2), responder: responder)
+        let server = HTTPServer(configuration: HTTPServerConfiguration(threadPoolSize: threads), responder: responder)
         try server.start()
         let port = try #require(server.boundPort)
 
