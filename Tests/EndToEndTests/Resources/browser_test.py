@@ -21,7 +21,7 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -63,7 +63,9 @@ def start_browser(arguments):
 def wait_for(driver, timeout, what, condition):
     """Waits until condition(driver) is truthy and answers it; fails with `what` on timeout."""
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+        # The page redraws its tables after every action: an element read mid-redraw is simply read again.
+        return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=[StaleElementReferenceException]).until(lambda d: condition(d))
     except TimeoutException:
         error = page_error(driver)
         raise Failure(f"timed out after {timeout:g}s waiting for {what}" + (f"; the page says: {error}" if error else ""))
@@ -77,14 +79,26 @@ def page_error(driver):
 
 
 def key_rows(driver):
-    return driver.find_elements(By.CSS_SELECTOR, "#keys-table tbody tr")
+    """The keys table as [{"id", "current"}], read in one script call so a redraw cannot split it."""
+    return driver.execute_script("""
+        return Array.from(document.querySelectorAll('#keys-table tbody tr')).map((row) => ({
+            id: row.dataset.keyId, current: row.classList.contains('current')}));""")
 
 
-def row_for(driver, key_id):
-    for row in key_rows(driver):
-        if row.get_attribute("data-key-id") == key_id:
-            return row
-    return None
+def click_make_current(driver, key_id):
+    """Clicks the key's .make-current button unless it is disabled (the key is current already)."""
+    for _ in range(20):
+        try:
+            for row in driver.find_elements(By.CSS_SELECTOR, "#keys-table tbody tr"):
+                if row.get_attribute("data-key-id") == key_id:
+                    button = row.find_element(By.CSS_SELECTOR, ".make-current")
+                    if button.is_enabled():
+                        button.click()
+                    return
+            raise Failure(f"key {key_id[:12]} is not in #keys-table")
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise Failure("#keys-table kept changing under the make-current click")
 
 
 def fill(driver, element_id, value):
@@ -100,10 +114,14 @@ def run(driver, arguments, expected):
              lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
 
     # Create a key.
-    before = [row.get_attribute("data-key-id") for row in key_rows(driver)]
+    before = [row["id"] for row in key_rows(driver)]
     driver.find_element(By.ID, "create-key").click()
-    rows = wait_for(driver, timeout, "a new row in #keys-table",
-                    lambda d: [r.get_attribute("data-key-id") for r in key_rows(d)] if len(key_rows(d)) == len(before) + 1 else None)
+
+    def one_more_row(d):
+        ids = [r["id"] for r in key_rows(d)]
+        return ids if len(ids) == len(before) + 1 else None
+
+    rows = wait_for(driver, timeout, "a new row in #keys-table", one_more_row)
     new_ids = [key_id for key_id in rows if key_id not in before]
     if len(new_ids) != 1:
         raise Failure(f"expected exactly one new key row, found {len(new_ids)}")
@@ -111,12 +129,14 @@ def run(driver, arguments, expected):
     print(f"created key {key_id}")
 
     # Make it current (the first key of an empty state is current already; its button is then disabled).
-    button = row_for(driver, key_id).find_element(By.CSS_SELECTOR, ".make-current")
-    if button.is_enabled():
-        button.click()
-    wait_for(driver, timeout, f"key {key_id[:12]} to be current",
-             lambda d: row_for(d, key_id) is not None and "current" in (row_for(d, key_id).get_attribute("class") or "").split())
-    currents = [r for r in key_rows(driver) if "current" in (r.get_attribute("class") or "").split()]
+    click_make_current(driver, key_id)
+
+    def made_current(d):
+        rows = key_rows(d)
+        return rows if any(r["id"] == key_id and r["current"] for r in rows) else None
+
+    rows = wait_for(driver, timeout, f"key {key_id[:12]} to be current", made_current)
+    currents = [r for r in rows if r["current"]]
     if len(currents) != 1:
         raise Failure(f"expected exactly one current key, the table shows {len(currents)}")
 
