@@ -23,6 +23,8 @@ let package = Package(
         // HTTP, configuration, the fake vendor, assembly.
         .target(name: "Server", dependencies: ["SecretsCore", "Vendors", "Sinks", "CMicroHTTPD"]),
         .executableTarget(name: "tokenscan", dependencies: ["Server"]),
+        // Signed traffic for the benchmarks in bench/; not shipped, not a test.
+        .executableTarget(name: "tokenscan-loadgen", dependencies: ["SecretsCore"]),
 
         .testTarget(name: "SecretsCoreTests", dependencies: ["SecretsCore"], resources: [.copy("Resources")]),
         .testTarget(name: "VendorsTests", dependencies: ["Vendors", "SecretsCore"], resources: [.copy("Resources")]),

@@ -66,13 +66,12 @@ public enum CommandLineTool {
     static func serve(_ words: [String]) throws -> Int32 {
         let args = try Arguments(words, options: ["config"])
         let config = try loadConfiguration(args)
-        let signals = SignalSet([SIGINT, SIGTERM])
-        signals.block()
+        SignalWaiter.blockTermination()
         let logger = Logger(minimum: config.logLevel)
         let app = try Application(configuration: config, logger: logger)
         try app.start()
-        let signal = signals.wait()
-        logger.info("shutting down", ["signal": signal == SIGINT ? "SIGINT" : "SIGTERM"])
+        let signal = SignalWaiter.wait()
+        logger.info("shutting down", ["signal": signal.description])
         app.stop()
         return 0
     }

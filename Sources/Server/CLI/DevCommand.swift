@@ -12,8 +12,7 @@ func runDevCommand(_ words: [String]) throws -> Int32 {
     let data = absolutePath(args.value("data") ?? "dev-data")
     try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
 
-    let signals = SignalSet([SIGINT, SIGTERM])
-    signals.block()
+    SignalWaiter.blockTermination()
     let logger = Logger(output: FileLog(path: (data as NSString).appendingPathComponent("tokenscan.log")), minimum: .info)
 
     // The fake vendor first: the receiver's vendors fetch their keys from it.
@@ -69,7 +68,7 @@ func runDevCommand(_ words: [String]) throws -> Int32 {
     """)
     fflush(nil)
 
-    _ = signals.wait()
+    _ = SignalWaiter.wait()
     print("stopping…")
     app.stop()
     vendor.stop()

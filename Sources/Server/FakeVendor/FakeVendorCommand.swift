@@ -105,30 +105,3 @@ struct FakeVendorOptions: Equatable {
         }
     }
 }
-
-/// A set of signals that are blocked in every thread and taken synchronously with `sigwait`.
-///
-/// Kept for the CLI commands that still use it (`serve`, `dev`); `SignalWaiter` does the same for
-/// SIGINT/SIGTERM and is what new code should use. Remove this once nothing names it.
-struct SignalSet {
-    private var set = sigset_t()
-
-    init(_ signals: [Int32]) {
-        sigemptyset(&set)
-        for signal in signals { sigaddset(&set, signal) }
-    }
-
-    /// Blocks the signals in the calling thread; threads started afterwards inherit the mask.
-    func block() {
-        var copy = set
-        pthread_sigmask(SIG_BLOCK, &copy, nil)
-    }
-
-    /// Waits until one of the signals is pending and answers it.
-    func wait() -> Int32 {
-        var copy = set
-        var received: Int32 = 0
-        while sigwait(&copy, &received) != 0 {}
-        return received
-    }
-}

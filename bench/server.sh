@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# HTTP benchmark of `tokenscan serve` with wrk on loopback: single-item signed reports, each with a
+# distinct token, keep-alive; every report is durable before its 204. Prints accepted reports/s,
+# p50/p99, peak RSS and the ratio to `openssl speed -multi 2 ecdsap256` measured in the same run,
+# then a paced run at half that rate, then one 1,000-item report in accepted and in labels mode.
+# Usage: bench/server.sh [seconds=10] [connections=32]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+connections=${2:-32}
+threads=2
+
+swift build -c release -Xswiftc -warnings-as-errors >/dev/null
+bin=.build/release/tokenscan
+gen=.build/release/tokenscan-loadgen
+python=/usr/bin/python3; [ -x "$python" ] || python=python3
+work=$(mktemp -d /tmp/tokenscan-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+verify_multi=$(openssl speed -seconds 3 -multi 2 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ {print $NF}' | tail -1)
+echo "openssl speed -multi 2 ecdsap256: ${verify_multi} verify/s"
+
+"$gen" keys --out "$work/key"
+count=$(( seconds * 20000 + 20000 ))
+"$gen" requests --key "$work/key" --count "$count" --out "$work/requests.tsv"
+"$python" Tests/EndToEndTests/Resources/keyserver.py "$work/key/keys.json" > "$work/keyserver.port" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/keyserver.port" ] && break; sleep 0.1; done
+keyport=$(head -1 "$work/keyserver.port")
+
+start_server() {  # $1: port, $2: response style
+  cat > "$work/tokenscan-$1.json" <<JSON
+{"listen": "127.0.0.1:$1", "database": "sqlite:db-$1.sqlite3", "mail": {"path": "mail-$1"}, "log_level": "warning",
+ "vendors": [{"id": "github", "keys_url": "http://127.0.0.1:$keyport/keys", "response": "$2"}]}
+JSON
+  "$bin" serve --config "$work/tokenscan-$1.json" 2> "$work/serve-$1.log" &
+  server_pid=$!
+  pids+=($server_pid)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.1; done
+  echo "server did not become ready"; cat "$work/serve-$1.log"; exit 1
+}
+
+port=18500
+start_server $port accepted
+export TOKENSCAN_BENCH_REQUESTS="$work/requests.tsv" TOKENSCAN_BENCH_THREADS=$threads
+wrk -t$threads -c$connections -d${seconds}s --latency -s bench/report.lua "http://127.0.0.1:$port" > "$work/wrk.txt"
+line=$(grep '^wrk-json' "$work/wrk.txt" | sed 's/^wrk-json //')
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$server_pid/status)
+read -r requests non2xx errors p50 p99 duration < <("$python" -c "import json,sys; d=json.loads(sys.argv[1]); print(d['requests'], d['non2xx'], d['errors'], d['p50_us'], d['p99_us'], d['duration_us'])" "$line")
+accepted=$(( requests - non2xx ))
+rate=$("$python" -c "print(round($accepted / ($duration / 1e6)))")
+# Durable before the answer: every 204 is a row (the server is still running; rows are committed).
+rows=$("$python" -c "import sqlite3; print(sqlite3.connect('$work/db-$port.sqlite3').execute('select count(*) from disclosures').fetchone()[0])")
+echo "full load: wrk -t$threads -c$connections -d${seconds}s, single-item reports, distinct tokens"
+echo "  accepted reports/s: $rate   (requests $requests, non-2xx $non2xx, socket errors $errors)"
+echo "  latency p50: $(( p50 / 1000 )).$(( (p50 % 1000) / 100 )) ms   p99: $(( p99 / 1000 )).$(( (p99 % 1000) / 100 )) ms"
+echo "  peak RSS: $(( rss_kb / 1024 )) MB"
+echo "  durable rows after the run: $rows (>= accepted $accepted)"
+echo "  ratio to openssl -multi 2 verify: $("$python" -c "print(round($rate / $verify_multi, 3))")"
+
+# Paced run at half the full rate: each connection waits so the offered load is about rate/2.
+half=$(( rate / 2 ))
+paced_conns=16
+delay_ms=$("$python" -c "print(max(0, int($paced_conns * 1000 / max(1, $half))))")
+TOKENSCAN_BENCH_DELAY_MS=$delay_ms wrk -t$threads -c$paced_conns -d${seconds}s --latency -s bench/report.lua "http://127.0.0.1:$port" > "$work/wrk-paced.txt"
+line=$(grep '^wrk-json' "$work/wrk-paced.txt" | sed 's/^wrk-json //')
+read -r requests non2xx errors p50 p99 duration < <("$python" -c "import json,sys; d=json.loads(sys.argv[1]); print(d['requests'], d['non2xx'], d['errors'], d['p50_us'], d['p99_us'], d['duration_us'])" "$line")
+echo "paced load: about $half reports/s offered ($paced_conns connections, ${delay_ms} ms apart)"
+echo "  achieved: $("$python" -c "print(round(($requests - $non2xx) / ($duration / 1e6)))") reports/s   p50: $(( p50 / 1000 )).$(( (p50 % 1000) / 100 )) ms   p99: $(( p99 / 1000 )).$(( (p99 % 1000) / 100 )) ms"
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$server_pid/status)
+echo "  peak RSS after both runs: $(( rss_kb / 1024 )) MB"
+
+# One 1,000-item report, accepted mode (this server) and labels mode (a second one).
+echo "1,000-item report, accepted mode: $("$gen" post --key "$work/key" --url "http://127.0.0.1:$port/_/secrets/disclose-token" --items 1000)"
+start_server $(( port + 1 )) labels
+"$gen" post --key "$work/key" --url "http://127.0.0.1:$(( port + 1 ))/_/secrets/disclose-token" --items 10 >/dev/null
+echo "1,000-item report, labels mode:   $("$gen" post --key "$work/key" --url "http://127.0.0.1:$(( port + 1 ))/_/secrets/disclose-token" --items 1000)"
