@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Server", dependencies: ["SecretsCore", "Vendors", "Sinks", "CMicroHTTPD"]),
         .executableTarget(name: "tokenscan", dependencies: ["Server"]),
         // Signed traffic for the benchmarks in bench/; not shipped, not a test.
-        .executableTarget(name: "tokenscan-loadgen", dependencies: ["SecretsCore"]),
+        .executableTarget(name: "tokenscan-loadgen", dependencies: ["SecretsCore", "Sinks"]),
 
         .testTarget(name: "SecretsCoreTests", dependencies: ["SecretsCore"], resources: [.copy("Resources")]),
         .testTarget(name: "VendorsTests", dependencies: ["Vendors", "SecretsCore"], resources: [.copy("Resources")]),

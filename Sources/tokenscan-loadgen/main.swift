@@ -8,6 +8,8 @@ import SecretsCore
 //   tokenscan-loadgen requests --key DIR --count N --out FILE
 //       N single-item reports, each with a distinct well-formed PyPI token we never issued,
 //       one per line: key_id<TAB>signature<TAB>body (for bench/report.lua)
+//   tokenscan-loadgen pipeline [--dir DIR] [--durability process|power_loss]
+//       the pipeline on SQLite without HTTP: intake items/s, tokens fully processed/s (PipelineBench.swift)
 //   tokenscan-loadgen post --key DIR --url URL --items N [--issued FILE]
 //       signs and posts one report of N items, prints "status=… ms=…"
 
@@ -61,6 +63,8 @@ func main() throws {
             out += "\(key.id)\t\(signature)\t\(String(decoding: body, as: UTF8.self))\n"
         }
         try out.write(toFile: try option("out", in: args), atomically: true, encoding: .utf8)
+    case "pipeline":
+        try runPipelineBench(args)
     case "post":
         let key = try SigningKey(directory: try option("key", in: args))
         guard let items = Int(try option("items", in: args)) else { throw Fail(description: "--items must be a number") }
