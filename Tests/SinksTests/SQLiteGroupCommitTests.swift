@@ -26,6 +26,27 @@ struct SQLiteGroupCommitTests {
         #expect(try store.disclosures(user: nil).count == 16_000)
     }
 
+    @Test func manyThreadsMixingWritesAndFailuresLoseNothing() throws {
+        let folder = try TemporaryDirectory("sqlite")
+        let store = try SQLiteStorage.open(path: F.databasePath(in: folder))
+        let conflicts = F.onThreads(32) { thread -> Int in
+            var conflicts = 0
+            for step in 0..<50 {
+                _ = try? store.accept([F.disclosure(thread * 100 + step)])
+                try? store.record(SecurityEvent(tag: "t", user: "u", time: F.at(step), data: [:], idempotencyKey: "k\(step % 10)"))
+                // Every fifth token reuses the previous id: a conflict, for this caller only.
+                let id = step % 5 == 4 ? "t\(thread)-\(step - 1)" : "t\(thread)-\(step)"
+                do { try store.issue(F.token(id, user: "user\(thread)")) } catch { conflicts += 1 }
+            }
+            return conflicts
+        }
+        #expect(conflicts == Array(repeating: 10, count: 32))
+        #expect(try store.pendingJobCount() == 32 * 50)
+        #expect(try store.events(user: "u").count == 10)
+        #expect(try store.tokens(user: nil).count == 32 * 40)
+        #expect(store.writeTransactionCount < 32 * 50 * 3)  // some writes shared a transaction
+    }
+
     /// One writer holds the write lock from outside; meanwhile a leader waits in `BEGIN IMMEDIATE` and six
     /// more callers queue behind it. When the lock goes, the six share one transaction, in which the one
     /// whose write fails (a conflicting token) fails alone.

@@ -126,7 +126,7 @@ struct SQLiteProcessTests {
         }
         let children = try (0..<2).map { _ in try Child(mode: "claim", path: path, extra: [Self.goVariable: go]) }
         for child in children { #expect(child.line(startingWith: "ready") != nil) }
-        FileManager.default.createFile(atPath: go, contents: nil)
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
         let claimed = children.map { child in
             (child.line(startingWith: "claimed") ?? "").split(separator: ",").compactMap { Int64($0) }
         }

@@ -69,6 +69,9 @@ public final class SQLiteStorage: Sendable {
         if writer { try enableWAL(connection, patience: options.busyTimeout) }
         try connection.execute("PRAGMA synchronous = \(options.durability == .powerLoss ? "FULL" : "NORMAL")")
         try connection.execute("PRAGMA foreign_keys = ON")
+        // Big enough that the indexes of a busy inbox stay in memory (re-reading them from the OS cost
+        // ~40% of a 1,000-item accept); SQLite allocates it only as pages are used.
+        try connection.execute("PRAGMA cache_size = \(writer ? -65536 : -16384)")
         if !writer { try connection.execute("PRAGMA query_only = ON") }
     }
 

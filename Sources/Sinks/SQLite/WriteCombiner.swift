@@ -1,24 +1,34 @@
+import Dispatch
 import SecretsCore
 import Synchronization
 
 /// The single writer connection, with group commit: concurrent callers' writes are joined into one
-/// `BEGIN IMMEDIATE` transaction by whichever caller holds the writer, and each caller returns only
-/// after the commit that contains its writes.
+/// `BEGIN IMMEDIATE` transaction by one of them, the leader, and each caller returns only after the
+/// commit that contains its writes.
 ///
-/// How: a caller appends its work to `pending`, then takes the writer `Mutex`. If its work was already
-/// committed by the previous holder, it is done. Otherwise it becomes the leader: it takes everything
-/// pending (its own work and that of every caller queued behind it), runs each piece in its own
-/// `SAVEPOINT` inside one transaction, commits once, then publishes every caller's result. A piece that
-/// throws is rolled back to its savepoint alone and only its caller sees the error; a failed `BEGIN` or
-/// `COMMIT` fails the whole group, and nothing of it was stored.
+/// How: a caller appends its work to the queue. When no leader is active it becomes the leader; otherwise
+/// it sleeps on its ticket. The leader takes everything queued (its own work and that of every caller
+/// that arrived meanwhile), runs each piece in its own `SAVEPOINT` inside one transaction, commits once,
+/// then wakes every caller of the group with its result. If more work queued up during the commit, it
+/// wakes the oldest waiting caller as the next leader and returns; otherwise leadership lapses. So
+/// followers never contend for a lock, each group costs one hand-over, and a lone caller commits at once,
+/// without any timer or extra thread.
 ///
-/// Under load this turns N commits (N WAL appends, N fsyncs with `synchronous=FULL`) into one, without
-/// any timer or extra thread: a lone caller commits at once. Work must not call `write` again (the
-/// writer `Mutex` is not reentrant) and should be short: the group waits for its slowest piece.
+/// A piece that throws is rolled back to its savepoint alone and only its caller sees the error; a failed
+/// `BEGIN` or `COMMIT` fails the whole group, and nothing of it was stored. Under load this turns N
+/// commits (N WAL appends, N fsyncs with `synchronous=FULL`) into one. Work must not call `write` again
+/// (it would wait for itself) and should be short: the group waits for its slowest piece.
 final class WriteCombiner: Sendable {
+    /// Only the leader of the moment uses it; the `Mutex` is never contended, it makes that checkable.
     private let writer: Mutex<SQLiteConnection>
-    private let pending = Mutex<[PendingWrite]>([])
+    private let queue = Mutex<Queue>(Queue())
     private let transactions = Atomic<Int>(0)
+
+    private struct Queue {
+        var pending: [PendingWrite] = []
+        /// A leader is running, or has been woken to run: newcomers wait.
+        var led = false
+    }
 
     init(_ connection: consuming sending SQLiteConnection) {
         writer = Mutex(connection)
@@ -37,18 +47,33 @@ final class WriteCombiner: Sendable {
                     return StoreError(error)
                 }
             },
-            complete: { ticket.complete($0) })
-        pending.withLock { $0.append(entry) }
-        writer.withLock { connection in
-            guard !ticket.isComplete else { return }
-            let group = pending.withLock { queue in
-                defer { queue.removeAll(keepingCapacity: true) }
-                return queue
-            }
-            Self.commit(group, on: connection)
-            transactions.add(1, ordering: .relaxed)
+            complete: { ticket.complete($0) },
+            promote: { ticket.wake() })
+        let leading = queue.withLock { queue in
+            queue.pending.append(entry)
+            defer { queue.led = true }
+            return !queue.led
+        }
+        // A follower wakes either with its result or as the next leader (its work still queued).
+        if leading || !ticket.waitForResult() {
+            lead()
         }
         return try ticket.result()
+    }
+
+    /// Commits everything queued as one group, then hands leadership on.
+    private func lead() {
+        let group = queue.withLock { queue in
+            defer { queue.pending.removeAll(keepingCapacity: true) }
+            return queue.pending
+        }
+        writer.withLock { Self.commit(group, on: $0) }
+        transactions.add(1, ordering: .relaxed)
+        let next = queue.withLock { queue in
+            if queue.pending.isEmpty { queue.led = false }
+            return queue.pending.first
+        }
+        next?.promote()
     }
 
     /// Transactions run so far (each holding one or more callers' writes).
@@ -96,16 +121,27 @@ final class WriteCombiner: Sendable {
 private struct PendingWrite: Sendable {
     /// Runs the work and stages its value; answers its error instead when it threw.
     let run: @Sendable (SQLiteConnection) -> StoreError?
-    /// Publishes the staged value (nil) or an error to the waiting caller.
+    /// Publishes the staged value (nil) or an error to the waiting caller, and wakes it.
     let complete: @Sendable (StoreError?) -> Void
+    /// Wakes the waiting caller, its work not done, to lead the next group.
+    let promote: @Sendable () -> Void
 }
 
 /// Where the leader leaves one caller's answer.
 private final class Ticket<T: Sendable>: Sendable {
     private enum State { case waiting, staged(T), done(Result<T, StoreError>) }
     private let state = Mutex<State>(.waiting)
+    private let signal = DispatchSemaphore(value: 0)
 
     func stage(_ value: T) { state.withLock { $0 = .staged(value) } }
+
+    func wake() { signal.signal() }
+
+    /// Sleeps until woken; true when the result is in, false when woken to lead.
+    func waitForResult() -> Bool {
+        signal.wait()
+        return isComplete
+    }
 
     func complete(_ failure: StoreError?) {
         state.withLock { state in
@@ -117,6 +153,7 @@ private final class Ticket<T: Sendable>: Sendable {
                 state = .done(.failure(StoreError(.permanent, "SQLite write finished without a result")))
             }
         }
+        signal.signal()
     }
 
     var isComplete: Bool {
