@@ -15,7 +15,7 @@ public struct SQLiteOptions: Sendable {
     /// How long a statement waits for another process's lock before failing with a transient error.
     /// Default 5 s.
     public var busyTimeout: Duration
-    /// Connections kept for reads (WAL readers never block the writer, nor it them). Default 4; at least 1.
+    /// Connections kept for reads (WAL readers never block the writer, nor it them). Default 4; 1 to 64.
     public var readerCount: Int
 
     public init(durability: Durability = .process, busyTimeout: Duration = .milliseconds(5000), readerCount: Int = 4) {

@@ -48,7 +48,7 @@ public final class SQLiteStorage: Sendable {
             try configure(writer, options, writer: true)
             try SQLiteMigrator.migrate(writer, steps: StorageSchema.migrations(for: .sqlite))
             var readers: [Reader] = []
-            for _ in 0..<max(1, options.readerCount) {
+            for _ in 0..<min(64, max(1, options.readerCount)) {
                 let reader = try SQLiteConnection(path: path)
                 try configure(reader, options, writer: false)
                 readers.append(Reader(reader))
@@ -63,10 +63,9 @@ public final class SQLiteStorage: Sendable {
     public var storage: Storage { Storage(tokens: self, events: self, queue: self, outbox: self) }
 
     private static func configure(_ connection: SQLiteConnection, _ options: SQLiteOptions, writer: Bool) throws {
-        let (seconds, attoseconds) = options.busyTimeout.components
-        let milliseconds = max(0, min(Int64(Int32.max), seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        let milliseconds = min(Int64(Int32.max), SQLTime.micros(options.busyTimeout) / 1000)
         try connection.execute("PRAGMA busy_timeout = \(milliseconds)")
-        if writer { try enableWAL(connection, patience: options.busyTimeout) }
+        if writer { try enableWAL(connection, patience: .milliseconds(milliseconds)) }
         try connection.execute("PRAGMA synchronous = \(options.durability == .powerLoss ? "FULL" : "NORMAL")")
         try connection.execute("PRAGMA foreign_keys = ON")
         // Big enough that the indexes of a busy inbox stay in memory (re-reading them from the OS cost
