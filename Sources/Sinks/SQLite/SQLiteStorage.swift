@@ -117,6 +117,7 @@ public final class SQLiteStorage: Sendable {
     private static func snapshot<T: Sendable>(_ connection: SQLiteConnection,
                                               _ work: @Sendable (SQLiteConnection) throws -> T) -> Result<T, StoreError> {
         do {
+            if connection.inTransaction { try connection.run("ROLLBACK") }  // a failed COMMIT left one open
             try connection.run("BEGIN")
             defer { _ = try? connection.run("COMMIT") }
             return .success(try work(connection))

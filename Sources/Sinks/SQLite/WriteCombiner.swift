@@ -82,6 +82,7 @@ final class WriteCombiner: Sendable {
     /// Runs a group in one transaction and completes every entry. Never throws: errors go to the callers.
     private static func commit(_ group: [PendingWrite], on connection: SQLiteConnection) {
         do {
+            if connection.inTransaction { try connection.run("ROLLBACK") }  // a failed ROLLBACK left one open
             try connection.run("BEGIN IMMEDIATE")
         } catch {
             let failure = StoreError(error)
