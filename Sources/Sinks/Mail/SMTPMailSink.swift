@@ -24,7 +24,8 @@ public struct SMTPConfiguration: Sendable, Equatable {
     /// password crosses the network in plain text.
     public var username: String?
     public var password: String?
-    /// Time allowed to connect, TLS handshake included. Default 10 s.
+    /// Time allowed for the connection phase: TCP, TLS, and (libcurl counts these in) the greeting,
+    /// EHLO, STARTTLS and AUTH. Default 10 s.
     public var connectTimeout: Duration
     /// Time allowed for the whole exchange. Default 60 s.
     public var timeout: Duration
@@ -55,7 +56,8 @@ public struct SMTPConfiguration: Sendable, Equatable {
 ///   `CRLF.CRLF` itself; the tests send lines ".", ".." and ".x" and check they arrive unchanged.
 /// - A thrown `MailError` means "not delivered": it carries libcurl's message and the server's last
 ///   reply code (`smtpResponseCode`, e.g. 451 or 550), never the body or the password. Every recipient
-///   must be accepted, or nothing is sent. SMTP itself is not idempotent: if the connection drops after
+///   must be accepted, or nothing is sent. A refused login is `curlCode` 67 (`CURLE_LOGIN_DENIED`);
+///   libcurl does not keep the server's 535 for it. SMTP itself is not idempotent: if the connection drops after
 ///   the server accepted `DATA` but before its reply arrived, the retry delivers the mail a second time
 ///   (the Message-ID lets the recipient's client spot it).
 public struct SMTPMailSink: MailSink {
@@ -104,7 +106,9 @@ public struct SMTPMailSink: MailSink {
         do {
             try easy.perform()
         } catch {
-            throw MailError(.smtp(curlCode: error.curlCode ?? -1, responseCode: easy.responseCode), error.message)
+            // Only a failure reply counts: after a refused login libcurl reports the last challenge (334).
+            let reply = easy.responseCode >= 400 ? easy.responseCode : 0
+            throw MailError(.smtp(curlCode: error.curlCode ?? -1, responseCode: reply), error.message)
         }
     }
 
