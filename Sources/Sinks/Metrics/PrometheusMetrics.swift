@@ -44,14 +44,16 @@ public final class PrometheusMetrics: MetricsBackend {
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     /// The metrics tokenscan records, described by default so their HELP lines are always there.
+    /// The key caches' counters (`key_cache_*_total`) are not here: `/metrics` appends them from each
+    /// cache's own statistics, and a family must not appear twice in one exposition.
     public static let tokenscanMetrics: [Description] = [
         Description("reports_received_total", help: "Leak reports received, by vendor."),
         Description("reports_verified_total", help: "Leak reports whose signature verified, by vendor."),
         Description("verification_failures_total", help: "Leak reports that failed verification, by vendor and reason."),
-        Description("key_cache_hits_total", help: "Public key lookups answered from the vendor's key cache."),
-        Description("key_cache_misses_total", help: "Public key lookups the vendor's key cache could not answer."),
-        Description("key_refetches_total", help: "Fetches of a vendor's public keys document."),
+        Description("reports_rejected_total", help: "Verified leak reports refused as malformed or too large, by vendor and reason."),
         Description("disclosures_received_total", help: "Disclosed tokens received, by vendor."),
+        Description("disclosures_accept_failed_total", help: "Reports whose disclosures could not be stored, by vendor."),
+        Description("disclosures_retried_total", help: "Disclosure jobs that failed and were put back for a retry, by vendor."),
         Description("disclosures_outcome_total", help: "Disclosed tokens by vendor and final outcome."),
         Description("tokens_revoked_total", help: "Tokens revoked because a vendor reported them leaked."),
         Description("mails_sent_total", help: "Notification mails delivered to the mail transport."),
