@@ -5,7 +5,7 @@ final class TemporaryDirectory {
     let path: String
 
     init(_ label: String = "sinks") throws {
-        path = "\(NSTemporaryDirectory())/tokenscan-\(label)-\(UUID().uuidString)"
+        path = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("tokenscan-\(label)-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
