@@ -33,6 +33,7 @@ keyport=$(head -1 "$work/keyserver.port")
 start_server() {  # $1: port, $2: response style
   cat > "$work/tokenscan-$1.json" <<JSON
 {"listen": "127.0.0.1:$1", "database": "sqlite:db-$1.sqlite3", "mail": {"path": "mail-$1"}, "log_level": "warning",
+ "server": {"threads": ${TOKENSCAN_BENCH_SERVER_THREADS:-2}},
  "vendors": [{"id": "github", "keys_url": "http://127.0.0.1:$keyport/keys", "response": "$2"}]}
 JSON
   "$bin" serve --config "$work/tokenscan-$1.json" 2> "$work/serve-$1.log" &

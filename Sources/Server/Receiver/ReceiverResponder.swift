@@ -49,22 +49,22 @@ public struct ReceiverResponder: HTTPResponder {
             } else if let vendor = vendorID.map({ vendors.vendor(id: $0) }) ?? vendors.detect(headers: request.headers) {
                 vendorLabel = vendor.id
                 (response, items) = disclose(request, to: vendor)
-                let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                    + Double((ContinuousClock.now - started).components.seconds)
-                metrics.observe("request_duration_seconds", ["vendor": vendor.id], value: seconds)
+                metrics.observe("request_duration_seconds", ["vendor": vendor.id],
+                                value: (ContinuousClock.now - started) / .seconds(1))
             } else {
                 response = .error(404, vendorID == nil
                     ? "no configured vendor's key-identifier and signature headers in the request"
                     : "no such vendor")
             }
         }
-        let elapsed = ContinuousClock.now - started
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        logger.info("request", [
-            "method": String(request.method.prefix(16)), "path": String(request.path.prefix(128)), "vendor": vendorLabel,
-            "status": String(response.status), "items": String(items), "bytes": String(request.body.count),
-            "ms": String(format: "%.2f", milliseconds),
-        ])
+        if logger.minimum <= .info {
+            let micros = (ContinuousClock.now - started) / .microseconds(1)
+            logger.info("request", [
+                "method": String(request.method.prefix(16)), "path": String(request.path.prefix(128)), "vendor": vendorLabel,
+                "status": String(response.status), "items": String(items), "bytes": String(request.body.count),
+                "ms": "\(Int(micros) / 1000).\(String(Int(micros) % 1000 / 10 + 100).dropFirst())",
+            ])
+        }
         return response
     }
 
