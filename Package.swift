@@ -13,13 +13,14 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3"),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq"),
 
         // The vendor-independent heart.
         .target(name: "SecretsCore", dependencies: ["COpenSSL", "CCurl"]),
         // One folder per vendor, plus the catalog.
         .target(name: "Vendors", dependencies: ["SecretsCore"]),
         // Backends for the sink protocols.
-        .target(name: "Sinks", dependencies: ["SecretsCore", "CSQLite", "CCurl"]),
+        .target(name: "Sinks", dependencies: ["SecretsCore", "CSQLite", "CLibPQ", "CCurl"]),
         // HTTP, configuration, the fake vendor, assembly.
         .target(name: "Server", dependencies: ["SecretsCore", "Vendors", "Sinks", "CMicroHTTPD"]),
         .executableTarget(name: "tokenscan", dependencies: ["Server"]),

@@ -1,0 +1,146 @@
+import Foundation
+import SecretsCore
+import Synchronization
+
+/// Every sink role (tokens, events, disclosure queue, outbox) in one PostgreSQL database, shared by any
+/// number of tokenscan instances.
+///
+/// The schema is SQLite's (`StorageSchema`, PostgreSQL rendering), and every call behaves as
+/// `SQLiteStorage`'s does; where a shared server needs it, the SQL differs: jobs and mail are claimed with
+/// `FOR UPDATE SKIP LOCKED`, so instances claiming at once never block each other nor get the same job.
+///
+/// Concurrency — why this class is `Sendable` without `@unchecked`: it holds no connection outside a
+/// `Mutex`. A fixed pool of `poolSize` slots, each a `Mutex` around an optional connection; a call takes
+/// the first idle slot (when all are busy, it waits for one picked round-robin), runs its whole
+/// transaction inside that slot's lock, and leaves. Connections open lazily and are replaced when
+/// broken: a connection found dead when its transaction begins (the server restarted, an administrator
+/// killed it) is replaced and the call goes on transparently; a connection lost in the middle of a
+/// transaction fails that call with a transient error and is replaced on the next one. Serialization
+/// failures and deadlocks (40001, 40P01) roll the transaction back entirely, so those are retried
+/// (three attempts in all) before the transient error reaches the caller.
+///
+/// Writes run in `READ COMMITTED` transactions; reads in `REPEATABLE READ READ ONLY` ones (one
+/// consistent snapshot, as SQLite's read transactions give).
+public final class PostgreSQLStorage: Sendable {
+    /// Connections in the pool (at most this many to the server, opened as needed).
+    public let poolSize: Int
+    /// Kept private: it may carry a password.
+    private let url: String
+    private let slots: [Slot]
+    private let nextSlot = Atomic<Int>(0)
+
+    private final class Slot: Sendable {
+        let connection: Mutex<PostgreSQLConnection?>
+        init(_ connection: consuming sending PostgreSQLConnection?) { self.connection = Mutex(connection) }
+    }
+
+    private init(url: String, slots: [Slot]) {
+        self.url = url
+        self.slots = slots
+        poolSize = slots.count
+    }
+
+    /// Connects to the database at `url` (`postgresql://user:password@host:port/database?…`) and migrates
+    /// it to the latest schema. Safe when several instances start at once: migrations run under a
+    /// transaction-scoped advisory lock. `poolSize` is clamped to 1…64.
+    ///
+    /// Throws `.transient` when the server cannot be reached, `.permanent` for a malformed URL or a
+    /// database whose schema is newer than this tokenscan knows.
+    public static func open(url: String, poolSize: Int = 4) throws(StoreError) -> PostgreSQLStorage {
+        let first = try PostgreSQLConnection(url: url)
+        try PostgreSQLMigrator.migrate(first, steps: StorageSchema.migrations(for: .postgresql))
+        var slots = [Slot(first)]
+        for _ in 1..<min(64, max(1, poolSize)) { slots.append(Slot(nil)) }
+        return PostgreSQLStorage(url: url, slots: slots)
+    }
+
+    /// This backend in every role.
+    public var storage: Storage { Storage(tokens: self, events: self, queue: self, outbox: self) }
+
+    /// Runs `work` in a `READ COMMITTED` write transaction and commits it.
+    @discardableResult
+    func write<T: Sendable>(_ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        try transaction("BEGIN", work)
+    }
+
+    /// Runs `work` in a read-only transaction on one snapshot.
+    func read<T: Sendable>(_ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        try transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", work)
+    }
+
+    private static let attempts = 3
+
+    private func transaction<T: Sendable>(_ begin: String,
+                                          _ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        var attempt = 1
+        while true {
+            switch withSlot({ slot in run(begin, work, on: &slot) }) {
+            case .success(let value):
+                return value
+            case .failure(let failure):
+                guard failure.rolledBackWhole, attempt < Self.attempts else { throw failure.error }
+                attempt += 1
+            }
+        }
+    }
+
+    /// Runs `body` with the first idle slot's connection; when every slot is busy, waits for one.
+    private func withSlot<T: Sendable>(_ body: (inout PostgreSQLConnection?) -> Result<T, Failure>) -> Result<T, Failure> {
+        let count = UInt(slots.count)
+        let start = UInt(bitPattern: nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue)
+        for offset in 0..<count {
+            if let result = slots[Int((start &+ offset) % count)].connection.withLockIfAvailable({ body(&$0) }) {
+                return result
+            }
+        }
+        return slots[Int(start % count)].connection.withLock { body(&$0) }
+    }
+
+    private struct Failure: Error {
+        let error: StoreError
+        /// The server rolled the whole transaction back for a retryable reason (40001, 40P01).
+        var rolledBackWhole = false
+    }
+
+    /// One transaction on the slot's connection, (re)connecting first when it has none or a broken one.
+    private func run<T: Sendable>(_ begin: String, _ work: (PostgreSQLConnection) throws(StoreError) -> T,
+                                  on slot: inout PostgreSQLConnection?) -> Result<T, Failure> {
+        var connection: PostgreSQLConnection
+        var fresh = false
+        while true {
+            if let existing = slot, !existing.isBroken, !existing.inTransaction {
+                connection = existing
+            } else {
+                slot = nil  // closes the old connection before opening its replacement
+                do {
+                    connection = try PostgreSQLConnection(url: url)
+                } catch {
+                    return .failure(Failure(error: error))
+                }
+                slot = connection
+                fresh = true
+            }
+            do {
+                try connection.execute(begin)
+                break
+            } catch {
+                // A pooled connection that died while idle fails here, before any work: replace it once.
+                slot = nil
+                if fresh || !connection.isBroken { return .failure(Failure(error: error)) }
+            }
+        }
+        do {
+            let value = try work(connection)
+            try connection.commit()
+            return .success(value)
+        } catch {
+            let retryable = connection.lastSQLState == "40001" || connection.lastSQLState == "40P01"
+            if connection.isBroken {
+                slot = nil
+            } else if connection.inTransaction {
+                do { try connection.execute("ROLLBACK") } catch { slot = nil }
+            }
+            return .failure(Failure(error: error, rolledBackWhole: retryable))
+        }
+    }
+}
