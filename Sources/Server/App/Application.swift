@@ -80,8 +80,12 @@ public final class Application: Sendable {
         switch config.database {
         case .sqlite(let path, let durability):
             return try SQLiteStorage.open(path: config.resolve(path), options: SQLiteOptions(durability: durability)).storage
-        case .postgresql:
-            throw ConfigurationError(path: "database", "PostgreSQL is not supported by this build yet; use \"sqlite:PATH\"")
+        case .postgresql(let url):
+            // One connection per thread that may hold one at once: the HTTP pool (accept) and the workers.
+            // Connections open lazily, so a CLI command uses one. Leases are never released at start
+            // (`isSingleProcessDatabase` is false): other instances may hold them.
+            let workers = config.workers.disclosureWorkers + config.workers.mailWorkers
+            return try PostgreSQLStorage.open(url: url, poolSize: max(2, config.server.threads + workers)).storage
         }
     }
 
