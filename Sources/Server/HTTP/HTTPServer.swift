@@ -5,8 +5,8 @@ import Synchronization
 
 /// The HTTP/1.1 server: libmicrohttpd's thread pool in front of one `HTTPResponder`.
 ///
-/// `start()` binds and starts the pool; each pool thread runs an event loop (epoll) over its share of the
-/// connections and calls the responder synchronously, once per request, with the whole body. A slow
+/// `start()` binds and starts the pool; each pool thread runs an event loop (`poll(2)`) over its share of
+/// the connections and calls the responder synchronously, once per request, with the whole body. A slow
 /// sender only costs a connection slot, never a thread; a slow responder holds its thread. Limits and
 /// what each yields: `HTTPServerConfiguration`, `docs/http-server.md`.
 ///
@@ -57,6 +57,11 @@ public final class HTTPServer: Sendable {
 
     /// Requests begun (request line received) and not yet completed, answered or abandoned.
     public var inFlight: Int { shared.inFlight.load(ordering: .relaxed) }
+
+    #if DEBUG
+    /// Per-request state objects alive; 0 once every request completed (tests check for leaks with it).
+    var liveRequestStates: Int { shared.liveStates.load(ordering: .relaxed) }
+    #endif
 
     /// Whether the server is serving (started and not stopped).
     public var isRunning: Bool {
@@ -120,7 +125,10 @@ final class MHDDaemon: @unchecked Sendable {
         guard let address = SocketAddress(host: configuration.host, port: UInt16(clamping: configuration.port)) else {
             throw HTTPServerError(.invalidConfiguration, "host \"\(configuration.host)\" is not a numeric address")
         }
-        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue | MHD_USE_ITC.rawValue
+        // poll, not epoll: libmicrohttpd 0.9.75's edge-triggered epoll takes a short read as "drained" and
+        // misses a close that arrived with the last bytes, so a client that leaves mid-request would hold
+        // its slot (and count in flight) until the timeout. poll is level-triggered and as fast here.
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_POLL.rawValue | MHD_USE_ITC.rawValue
             | MHD_USE_ERROR_LOG.rawValue
         if address.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
 

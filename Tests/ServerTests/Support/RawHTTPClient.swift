@@ -72,6 +72,11 @@ final class RawHTTPClient {
         fd = -1
     }
 
+    /// Half-closes: sends FIN, keeps reading.
+    func shutdownWrite() {
+        if fd >= 0 { _ = shutdown(fd, Int32(SHUT_WR)) }
+    }
+
     /// Sets the receive and send timeouts.
     func setTimeout(_ timeout: Duration) {
         let (seconds, attoseconds) = timeout.components
