@@ -92,7 +92,7 @@ struct HTTPServerConcurrencyTests {
         #expect(drained)
         #expect(took >= .milliseconds(200))
         #expect(took < .seconds(3))
-        #expect(server.inFlight == 0)
+        expectNoRequestLeft(server)
         #expect(throws: RawHTTPClient.Failure.self) { try RawHTTPClient(port: port) }
     }
 
@@ -109,7 +109,7 @@ struct HTTPServerConcurrencyTests {
         let start = clock.now
         #expect(server.stop(graceful: .milliseconds(20)) == false)
         #expect(clock.now - start >= .milliseconds(150))
-        #expect(server.inFlight == 0)
+        expectNoRequestLeft(server)
         #expect(server.stop() == true)
     }
 
@@ -125,6 +125,7 @@ struct HTTPServerConcurrencyTests {
         #expect(server.stop(graceful: .seconds(5)))
         #expect(clock.now - start < .seconds(1))
         for client in clients { #expect(client.waitForClose()) }
+        expectNoRequestLeft(server)
     }
 
     @Test("a dropped server stops itself")

@@ -32,6 +32,10 @@ final class DaemonShared: Sendable {
     let draining = Atomic<Bool>(false)
     /// libmicrohttpd's messages while the daemon starts (they explain a failure); `nil` once started.
     let startupMessages = Mutex<[String]?>(nil)
+    #if DEBUG
+    /// `RequestState` objects alive (tests check that every one is freed, exactly once).
+    let liveStates = Atomic<Int>(0)
+    #endif
 
     init(responder: any HTTPResponder, logger: Logger, maxBodyBytes: Int) {
         self.responder = responder
@@ -62,7 +66,19 @@ final class RequestState {
     var body: [UInt8] = []
     var discarded = 0
 
-    init(target: String?) { self.target = target }
+    #if DEBUG
+    private let shared: DaemonShared
+
+    init(target: String?, shared: DaemonShared) {
+        self.target = target
+        self.shared = shared
+        shared.liveStates.add(1, ordering: .relaxed)
+    }
+
+    deinit { shared.liveStates.subtract(1, ordering: .relaxed) }
+    #else
+    init(target: String?, shared: DaemonShared) { self.target = target }
+    #endif
 }
 
 // MARK: - Callbacks
@@ -74,7 +90,7 @@ let mhdRequestBegun: CTokenscan_MHD_UriLogCallback = { cls, uri, _ in
     let shared = Unmanaged<DaemonShared>.fromOpaque(cls).takeUnretainedValue()
     let target = uri.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: strlen($0)), as: UTF8.self) }
     shared.inFlight.add(1, ordering: .relaxed)
-    return Unmanaged.passRetained(RequestState(target: target)).toOpaque()
+    return Unmanaged.passRetained(RequestState(target: target, shared: shared)).toOpaque()
 }
 
 /// `MHD_OPTION_NOTIFY_COMPLETED`: called exactly once for every request the URI callback saw.
@@ -95,7 +111,7 @@ let mhdAccessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method
     } else {
         // Not expected (the URI callback always runs first); serve the request all the same, with the
         // unescaped path libmicrohttpd gives here.
-        state = RequestState(target: url.map { String(cString: $0) })
+        state = RequestState(target: url.map { String(cString: $0) }, shared: shared)
         conCls.pointee = Unmanaged.passRetained(state).toOpaque()
         shared.inFlight.add(1, ordering: .relaxed)
     }

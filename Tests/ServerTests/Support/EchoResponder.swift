@@ -1,7 +1,8 @@
 import Foundation
 import SecretsCore
-import Server
+@testable import Server
 import Synchronization
+import Testing
 
 /// What `EchoResponder` saw, sent back as JSON.
 struct Echo: Codable {
@@ -50,7 +51,10 @@ func withServer<R>(_ configuration: HTTPServerConfiguration = HTTPServerConfigur
                    _ body: (HTTPServer, Int) throws -> R) throws -> R {
     let server = HTTPServer(configuration: configuration, responder: responder)
     try server.start()
-    defer { server.stop() }
+    defer {
+        server.stop()
+        expectNoRequestLeft(server)
+    }
     guard let port = server.boundPort else { throw RawHTTPClient.Failure("no bound port") }
     return try body(server, port)
 }
@@ -70,4 +74,12 @@ func waitUntil(timeout: Duration = .seconds(5), _ condition: () -> Bool) throws 
         guard clock.now < deadline else { throw RawHTTPClient.Failure("condition not met within \(timeout)") }
         usleep(5_000)
     }
+}
+
+/// After `stop`, every request's state was freed and uncounted (the pool threads are joined by then).
+func expectNoRequestLeft(_ server: HTTPServer, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(server.inFlight == 0, sourceLocation: sourceLocation)
+    #if DEBUG
+    #expect(server.liveRequestStates == 0, sourceLocation: sourceLocation)
+    #endif
 }
