@@ -1,3 +1,5 @@
+import Foundation
+
 /// What one key fetch answered.
 public enum PublicKeyFetchResult: Sendable {
     /// A fresh document, with the ETag to send next time (if the server gave one).
@@ -59,7 +61,17 @@ public struct HTTPPublicKeySource: PublicKeySource {
         case 304 where etag != nil:
             return .notModified
         default:
-            throw PublicKeyFetchError("keys URL answered HTTP \(response.status)")
+            // GitHub explains refusals (rate limit, bad token) in a JSON "message": keep it for /readyz.
+            var explanation = ""
+            if let message = Self.message(in: response.body) { explanation = ": \(message.prefix(200))" }
+            throw PublicKeyFetchError("keys URL answered HTTP \(response.status)\(explanation)")
         }
+    }
+
+    /// The `message` of a JSON error body, if it has one.
+    private static func message(in body: [UInt8]) -> String? {
+        guard body.count < 64 * 1024,
+              let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
+        return object["message"] as? String
     }
 }

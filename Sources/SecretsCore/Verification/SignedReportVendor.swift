@@ -35,7 +35,8 @@ public struct SignedReportVendor: VendorVerifier {
         let keyID = keyIDs[0]
         // The signature is parsed before the key is looked up: a malformed one never causes a fetch.
         guard signatures[0].utf8.count <= Self.longestSignatureHeader,
-              let signature = try? P256.Signing.Signature(base64Header: signatures[0]) else {
+              let signature = try? P256.Signing.Signature(base64Header: signatures[0]),
+              Self.isPlausibleDER(signature.derRepresentation) else {
             return .failed(.malformedSignature)
         }
         switch keyCache.key(for: keyID) {
@@ -46,6 +47,12 @@ public struct SignedReportVendor: VendorVerifier {
         case .unavailable:
             return .failed(.keysUnavailable)
         }
+    }
+
+    /// A DER ECDSA P-256 signature is a SEQUENCE of two INTEGERs, 8 to 72 bytes. Anything else is
+    /// refused before the key lookup; the strict DER check is OpenSSL's, during verification.
+    static func isPlausibleDER(_ der: [UInt8]) -> Bool {
+        der.count >= 8 && der.count <= 72 && der[0] == 0x30
     }
 
     public func disclosures(from body: [UInt8]) throws(ReportError) -> [Disclosure] {
