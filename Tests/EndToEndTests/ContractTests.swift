@@ -47,6 +47,38 @@ import Testing
         #expect(try receiver.listJSON("disclosures").allSatisfy { $0["outcome"] as? String == "unknown_type" })
     }
 
+    @Test func everyVendorIsFoundByItsHeaderPair() throws {
+        let receiver = try Receiver(vendors: { keys in [
+            ["id": "github", "kind": "github", "keys_url": keys.url],
+            ["id": "depsdev", "kind": "depsdev", "keys_url": keys.url],
+            ["id": "gitlab", "kind": "gitlab", "keys_url": keys.url],
+            ["id": "acme", "kind": "generic", "keys_url": keys.url,
+             "key_identifier_header": "Acme-Key-Id", "signature_header": "Acme-Signature"],
+        ] })
+        let pairs: [(String, (String, String))] = [
+            ("github", ("Github-Public-Key-Identifier", "Github-Public-Key-Signature")),
+            ("depsdev", ("GOSST-Public-Key-Identifier", "GOSST-Public-Key-Signature")),
+            ("gitlab", ("Gitlab-Public-Key-Identifier", "Gitlab-Public-Key-Signature")),
+            ("acme", ("acme-key-id", "ACME-SIGNATURE")),
+        ]
+        for (vendor, headers) in pairs {
+            let body = report(["pypi-\(vendor)"], url: "https://example.com/\(vendor)")
+            #expect(try receiver.post(body, headerNames: headers).status == 204, "\(vendor) on the detecting path")
+            #expect(try receiver.post(body, url: receiver.vendorURL(vendor), headerNames: headers).status == 204, "\(vendor) on its own path")
+            // Another vendor's path does not accept this vendor's headers.
+            let other = vendor == "github" ? "gitlab" : "github"
+            #expect(try receiver.post(body, url: receiver.vendorURL(other), headerNames: headers).status == 400)
+        }
+        #expect(try receiver.eventually { try receiver.listJSON("disclosures").count == 8 })
+        let byVendor = Dictionary(grouping: try receiver.listJSON("disclosures"), by: { $0["vendor"] as? String ?? "" })
+        for (vendor, _) in pairs {
+            #expect(byVendor[vendor]?.count == 2)
+            #expect(byVendor[vendor]?.allSatisfy { ($0["url"] as? String) == "https://example.com/\(vendor)" } == true)
+        }
+        let metrics = String(decoding: try HTTPClient().get(receiver.base + "/metrics").body, as: UTF8.self)
+        for (vendor, _) in pairs { #expect(metrics.contains("tokenscan_reports_verified_total{vendor=\"\(vendor)\"} 2")) }
+    }
+
     @Test func routingAnswers() throws {
         let receiver = try Receiver()
         let body = report(["pypi-abc"])
