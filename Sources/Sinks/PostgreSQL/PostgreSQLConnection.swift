@@ -28,8 +28,9 @@ final class PostgreSQLConnection {
             throw StoreError(.permanent, "PostgreSQL: the database URL is not valid: \(Self.trimmed(message))")
         }
         // Entries before `dbname` are defaults the URL overrides; entries after it override the URL.
-        let keywords = ["connect_timeout", "fallback_application_name", "dbname", "client_encoding"]
-        let values = ["10", "tokenscan", url, "UTF8"]
+        // Both arrays end with a null pointer, as libpq expects.
+        let keywords: [String?] = ["connect_timeout", "fallback_application_name", "dbname", "client_encoding", nil]
+        let values: [String?] = ["10", "tokenscan", url, "UTF8", nil]
         let handle = Self.withCStrings(keywords) { k in
             Self.withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }
