@@ -26,6 +26,8 @@ let package = Package(
         .executableTarget(name: "tokenscan", dependencies: ["Server"]),
         // Signed traffic for the benchmarks in bench/; not shipped, not a test.
         .executableTarget(name: "tokenscan-loadgen", dependencies: ["SecretsCore", "Sinks"]),
+        // Verification micro-benchmark for bench/verify.sh; not shipped, not a test.
+        .executableTarget(name: "tokenscan-bench", dependencies: ["SecretsCore"]),
 
         .testTarget(name: "SecretsCoreTests", dependencies: ["SecretsCore"], resources: [.copy("Resources")]),
         .testTarget(name: "VendorsTests", dependencies: ["Vendors", "SecretsCore"], resources: [.copy("Resources")]),

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import SecretsCore
 
@@ -14,6 +15,27 @@ struct CryptoTests {
         #expect(!(try P256.Signing.PrivateKey().publicKey).isValidSignature(signature, for: body))
         let reparsed = try P256.Signing.PublicKey(pemRepresentation: try publicKey.pemRepresentation)
         #expect(reparsed.isValidSignature(try P256.Signing.Signature(base64Header: signature.base64Representation), for: body))
+    }
+
+    /// Verification contexts are pooled per key; many threads verifying with one key at once, good
+    /// and bad signatures mixed, must each get their own answer.
+    @Test func concurrentVerificationWithOneKey() throws {
+        let key = try P256.Signing.PrivateKey()
+        let publicKey = try key.publicKey
+        let bodies = (0..<8).map { Array("report \($0)".utf8) }
+        let signatures = try bodies.map { try key.signature(for: $0) }
+        let wrong = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for i in 0..<200 {
+                let body = bodies[(thread + i) % 8]
+                let matching = signatures[(thread + i) % 8]
+                let other = signatures[(thread + i + 1) % 8]
+                if !publicKey.isValidSignature(matching, for: body) || publicKey.isValidSignature(other, for: body) {
+                    wrong.withLock { $0 += 1 }
+                }
+            }
+        }
+        #expect(wrong.withLock { $0 } == 0)
     }
 
     @Test func sha256KnownAnswer() {

@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Synchronization
 
 /// ECDSA over NIST P-256 with SHA-256, the scheme every secret-scanning vendor signs with.
 ///
@@ -7,15 +8,34 @@ public enum P256 {
     public enum Signing {}
 }
 
-/// The one owner of an OpenSSL `EVP_PKEY`, freed in `deinit`.
+/// The one owner of an OpenSSL `EVP_PKEY`, freed in `deinit`, with a small pool of verification
+/// contexts made from it.
 ///
-/// `@unchecked Sendable`: the key is never mutated after construction, and OpenSSL documents
-/// concurrent use of a const `EVP_PKEY` for signing and verification (each call makes its own
-/// `EVP_MD_CTX`) as thread-safe.
+/// `@unchecked Sendable`: the key is never mutated after construction, OpenSSL documents concurrent
+/// use of a const `EVP_PKEY` by several `EVP_PKEY_CTX`s as thread-safe, and each pooled context is
+/// used by one thread at a time (taken out of the `Mutex`-guarded pool for one verification).
 final class OwnedPKey: @unchecked Sendable {
     let pointer: OpaquePointer
+    private let verifyContexts = Mutex<[VerifyContext]>([])
+    /// More idle contexts than threads that verify at once is waste; beyond this they are freed.
+    private static let poolLimit = 32
+
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
     deinit { EVP_PKEY_free(pointer) }
+
+    /// Runs `body` with a context ready for `EVP_PKEY_verify` (initialized once, reused: making one per
+    /// call costs as much as a sixth of the verification). `body` answers whether the context may be
+    /// reused; a context that saw an error is freed instead. Nil when no context could be made.
+    func withVerifyContext(_ body: (OpaquePointer) -> (result: Bool, reusable: Bool)) -> Bool? {
+        guard let context = verifyContexts.withLock({ $0.popLast() }) ?? VerifyContext(key: pointer) else { return nil }
+        let (result, reusable) = body(context.pointer)
+        if reusable {
+            verifyContexts.withLock { pool in
+                if pool.count < Self.poolLimit { pool.append(context) }
+            }
+        }
+        return result
+    }
 
     /// Refuses anything but an EC key on prime256v1.
     func requireP256() throws(CryptoError) {
@@ -45,6 +65,29 @@ final class OwnedPKey: @unchecked Sendable {
             String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
         }
     }
+}
+
+/// The one owner of an `EVP_PKEY_CTX` initialized for ECDSA verification of a SHA-256 digest.
+///
+/// `@unchecked Sendable`: it moves between threads only through `OwnedPKey`'s pool, and is used by
+/// one thread at a time.
+final class VerifyContext: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init?(key: OpaquePointer) {
+        guard let context = EVP_PKEY_CTX_new_from_pkey(nil, key, nil) else {
+            OpenSSLErrors.clear()
+            return nil
+        }
+        guard EVP_PKEY_verify_init(context) == 1, EVP_PKEY_CTX_set_signature_md(context, SHA256.algorithm) == 1 else {
+            EVP_PKEY_CTX_free(context)
+            OpenSSLErrors.clear()
+            return nil
+        }
+        pointer = context
+    }
+
+    deinit { EVP_PKEY_CTX_free(pointer) }
 }
 
 /// Reads one PEM object from text into an `EVP_PKEY` with `read`.
@@ -89,18 +132,22 @@ extension P256.Signing {
             return Array(data).withUnsafeBufferPointer { verify(signature.derRepresentation, $0) }
         }
 
+        /// SHA-256 of the data, then `EVP_PKEY_verify` on a pooled context: the same work as
+        /// `EVP_DigestVerify`, without setting up a digest context and fetching algorithms per call.
+        /// OpenSSL's ECDSA verification is DER-strict (it re-encodes the signature and compares).
         private func verify(_ der: [UInt8], _ data: UnsafeBufferPointer<UInt8>) -> Bool {
-            guard let ctx = EVP_MD_CTX_new() else { return false }
-            defer { EVP_MD_CTX_free(ctx) }
-            guard EVP_DigestVerifyInit(ctx, nil, EVP_sha256(), nil, key.pointer) == 1 else {
-                OpenSSLErrors.clear()
-                return false
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digest in
+                guard SHA256.digest(data, into: digest) else { return false }
+                let verified = key.withVerifyContext { context in
+                    let result = der.withUnsafeBufferPointer { sig in
+                        EVP_PKEY_verify(context, sig.baseAddress, sig.count, digest.baseAddress, 32)
+                    }
+                    // 0 is "does not verify"; negative is an error that may have left state behind.
+                    if result != 1 { OpenSSLErrors.clear() }
+                    return (result == 1, result >= 0)
+                }
+                return verified ?? false
             }
-            let result = der.withUnsafeBufferPointer { sig in
-                EVP_DigestVerify(ctx, sig.baseAddress, sig.count, data.baseAddress, data.count)
-            }
-            if result != 1 { OpenSSLErrors.clear() }
-            return result == 1
         }
     }
 

@@ -2,19 +2,29 @@ internal import COpenSSL
 
 /// SHA-256 over exact bytes, via OpenSSL's one-shot digest.
 public enum SHA256 {
+    /// SHA-256 fetched once: `EVP_sha256()` in OpenSSL 3 makes every digest look the algorithm up
+    /// again (a provider search under a lock). Falls back to `EVP_sha256()` if the fetch fails.
+    /// `nonisolated(unsafe)`: written once by the lazy initializer, read-only after; OpenSSL allows a
+    /// fetched `EVP_MD` to be shared by threads.
+    nonisolated(unsafe) static let algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
+
+    /// Writes the 32-byte digest of `data` into `out`; false only if OpenSSL failed.
+    static func digest(_ data: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        guard out.count >= 32 else { return false }
+        var length: UInt32 = 0
+        let ok = EVP_Digest(data.baseAddress, data.count, out.baseAddress, &length, algorithm, nil)
+        return ok == 1 && length == 32
+    }
+
     /// The 32-byte digest of `data`.
     public static func digest<Bytes: Collection>(_ data: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok: Int32 = {
-            if let done = data.withContiguousStorageIfAvailable({ raw in
-                EVP_Digest(raw.baseAddress, raw.count, &out, &length, EVP_sha256(), nil)
-            }) { return done }
-            let copy = Array(data)
-            return copy.withUnsafeBufferPointer { EVP_Digest($0.baseAddress, $0.count, &out, &length, EVP_sha256(), nil) }
-        }()
+        let ok: Bool = out.withUnsafeMutableBufferPointer { target in
+            if let done = data.withContiguousStorageIfAvailable({ digest($0, into: target) }) { return done }
+            return Array(data).withUnsafeBufferPointer { digest($0, into: target) }
+        }
         // EVP_Digest with SHA-256 cannot fail short of memory exhaustion; an empty digest would be caught by callers comparing hex.
-        precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed")
+        precondition(ok, "EVP_Digest(SHA-256) failed")
         return out
     }
 
