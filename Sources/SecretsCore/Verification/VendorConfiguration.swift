@@ -3,7 +3,7 @@
 /// Which fields are required or allowed depends on the kind (see `VendorKind`); `validated(by:)`
 /// checks them and fills in the kind's defaults.
 public struct VendorConfiguration: Sendable, CustomStringConvertible {
-    /// Unique among enabled vendors; lower-case letters, digits, `-` and `_`. The `{vendor-id}` path
+    /// Unique among enabled vendors; 1 to 64 ASCII letters, digits, `-` and `_`. The `{vendor-id}` path
     /// segment and the `vendor` metrics label.
     public var id: String
     /// A catalog kind: `github`, `depsdev`, `gitlab`, `generic`.
@@ -82,7 +82,7 @@ extension VendorConfiguration {
     /// Checks this entry against `kind` and fills in its defaults. Errors name the field.
     public func validated(by kind: any VendorKind) throws(VendorConfigurationError) -> ResolvedVendorConfiguration {
         guard !id.isEmpty, id.utf8.count <= 64, id.utf8.allSatisfy(Self.isIDCharacter) else {
-            throw error("id", "must be 1 to 64 of a-z, 0-9, '-' and '_' (got \"\(id.prefix(64))\")")
+            throw error("id", "must be 1 to 64 of A-Z, a-z, 0-9, '-' and '_' (got \"\(id.prefix(64))\")")
         }
         guard self.kind == kind.kind else {
             throw error("kind", "is \"\(self.kind)\", not \"\(kind.kind)\"")
@@ -144,7 +144,8 @@ extension VendorConfiguration {
     }
 
     private static func isIDCharacter(_ c: UInt8) -> Bool {
-        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
+        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+            || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"))
             || c == UInt8(ascii: "-") || c == UInt8(ascii: "_")
     }
 }
