@@ -180,6 +180,25 @@ struct PostgreSQLStorageTests {
         #expect(postgres.count == sqlite.count)
     }
 
+    /// `accept` sends a batch as one JSON parameter in one statement: ids still follow the records' order,
+    /// every value comes back as sent, and only records without an outcome become jobs.
+    @Test func aLargeBatchKeepsItsOrderAndEveryValue() throws {
+        let database = try PostgreSQLTestDatabase()
+        let storage = try PostgreSQLStorage.open(url: database.url)
+        let records = (1...2000).map { n in
+            var record = C.disclosure(n, outcome: n.isMultiple(of: 7) ? .invalidFormat : nil, at: n % 5)
+            record.url = n == 3 ? "" : "https://example.org/\(n)?q=\"'\\\u{1F600}\n"
+            return record
+        }
+        let stored = try storage.accept(records)
+        let ids = stored.compactMap(\.id)
+        #expect(ids.count == 2000)
+        #expect(zip(ids, ids.dropFirst()).allSatisfy { $0 < $1 })
+        let byID = Dictionary(uniqueKeysWithValues: try storage.disclosures(user: nil).map { ($0.id ?? 0, $0) })
+        #expect(stored.allSatisfy { byID[$0.id ?? 0] == $0 })
+        #expect(try storage.pendingJobCount() == records.count { $0.outcome == nil })
+    }
+
     // MARK: Values and errors
 
     /// PostgreSQL text cannot hold U+0000: it is stored as U+FFFD, consistently, instead of cutting the

@@ -50,6 +50,17 @@ final class PostgreSQLConnection {
     /// True once libpq noticed the connection is gone (the server closed it, the network failed).
     var isBroken: Bool { PQstatus(conn) != CONNECTION_OK }
 
+    /// Reads whatever the server sent meanwhile, without waiting, and answers whether the connection is
+    /// still usable. A connection an administrator terminated, or a server that restarted, has sent its
+    /// goodbye and closed the socket: this notices before a statement is sent on it.
+    func isAlive() -> Bool {
+        // One read may return the goodbye message and only the next one the end of the stream.
+        for _ in 0..<3 where !isBroken {
+            if PQconsumeInput(conn) != 1 { return false }
+        }
+        return !isBroken
+    }
+
     /// True when the connection is inside a transaction block (open, failed or with a command running).
     var inTransaction: Bool { PQtransactionStatus(conn) != PQTRANS_IDLE }
 
@@ -189,15 +200,20 @@ enum PostgreSQLValue {
     /// Bytes as hex text, for `decode($n, 'hex')` (independent of the server's `bytea_output`).
     static func hex(_ bytes: [UInt8]) -> PostgreSQLValue { .text(Hex.encode(bytes)) }
 
-    /// The parameter's text. PostgreSQL text cannot hold U+0000 (and a C string would end there), so a
-    /// NUL character is stored as U+FFFD: a report's URL with `\u0000` in it is kept, not cut or refused.
+    /// The parameter's text (see `storable` for text values).
     var text: String? {
         switch self {
         case .null: nil
         case .integer(let number): String(number)
         case .bool(let flag): flag ? "true" : "false"
-        case .text(let text): text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+        case .text(let text): Self.storable(text)
         }
+    }
+
+    /// PostgreSQL text cannot hold U+0000 (and a C string would end there), so a NUL character is stored
+    /// as U+FFFD: a report's URL with `\u0000` in it is kept, not cut short or refused.
+    static func storable(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
     }
 }
 

@@ -6,7 +6,7 @@ extension PostgreSQLStorage: EventStore {
     /// key are always stored.
     public func record(_ event: SecurityEvent) throws(StoreError) {
         let data = try JSONText.encode(event.data)
-        try write { connection throws(StoreError) in
+        try autocommit { connection throws(StoreError) in
             try connection.run("""
                 INSERT INTO events (tag, user_name, time, data, idempotency_key) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
                 """, .text(event.tag), .text(event.user), .time(event.time), .text(data), .optional(event.idempotencyKey))
@@ -15,7 +15,7 @@ extension PostgreSQLStorage: EventStore {
 
     /// Oldest first (by time, then insertion order).
     public func events(user: String?) throws(StoreError) -> [SecurityEvent] {
-        try read { connection throws(StoreError) in
+        try autocommit { connection throws(StoreError) in
             let columns = "SELECT tag, user_name, time, data, idempotency_key FROM events"
             return if let user {
                 try connection.query("\(columns) WHERE user_name = $1 ORDER BY time, id", .text(user)).map(Self.eventRow)

@@ -6,7 +6,7 @@ extension PostgreSQLStorage: Outbox {
     /// `run_after` is the message's date.
     public func enqueue(_ message: MailMessage) throws(StoreError) {
         let recipients = try JSONText.encode(message.to)
-        try write { connection throws(StoreError) in
+        try autocommit { connection throws(StoreError) in
             try connection.run("""
                 INSERT INTO outbox (message_id, user_name, sender, recipients, subject, body, created_at, run_after, attempts)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 0) ON CONFLICT DO NOTHING
@@ -15,13 +15,13 @@ extension PostgreSQLStorage: Outbox {
         }
     }
 
-    /// In one transaction: unsent, due, unleased entries in id order, locked with `FOR UPDATE SKIP LOCKED`,
-    /// then leased and counted.
+    /// One statement (so one transaction): unsent, due, unleased entries in id order, locked with
+    /// `FOR UPDATE SKIP LOCKED`, then leased and counted.
     public func claimMail(limit: Int, lease: Duration, now: Date) throws(StoreError) -> [OutboxEntry] {
         guard limit > 0 else { return [] }
         let nowMicros = SQLTime.micros(now)
         let leaseUntil = SQLTime.micros(now, plus: lease)
-        return try write { connection throws(StoreError) in
+        return try autocommit { connection throws(StoreError) in
             try connection.query("""
                 WITH due AS (
                     SELECT id FROM outbox
@@ -39,9 +39,10 @@ extension PostgreSQLStorage: Outbox {
         }
     }
 
-    /// Idempotent: marking a sent entry again changes nothing. An unknown id is `.notFound`.
+    /// Idempotent: marking a sent entry again changes nothing. An unknown id is `.notFound` (looked up after
+    /// an update that changed nothing; the two need not be one transaction, as entries are never deleted).
     public func markSent(id: Int64, at time: Date) throws(StoreError) {
-        try write { connection throws(StoreError) in
+        try autocommit { connection throws(StoreError) in
             let changed = try connection.run("UPDATE outbox SET sent_at = $1, lease_until = NULL WHERE id = $2 AND sent_at IS NULL",
                                              .time(time), .integer(id))
             if changed == 0 { try Self.requireMail(id, on: connection) }
@@ -50,7 +51,7 @@ extension PostgreSQLStorage: Outbox {
 
     /// Due again at `retryAt`; a sent entry stays sent. An unknown id is `.notFound`.
     public func markFailed(id: Int64, retryAt: Date, error: String) throws(StoreError) {
-        try write { connection throws(StoreError) in
+        try autocommit { connection throws(StoreError) in
             let changed = try connection.run("""
                 UPDATE outbox SET run_after = $1, lease_until = NULL, last_error = $2 WHERE id = $3 AND sent_at IS NULL
                 """, .time(retryAt), .text(String(error.prefix(1000))), .integer(id))
@@ -59,7 +60,7 @@ extension PostgreSQLStorage: Outbox {
     }
 
     public func pendingMailCount() throws(StoreError) -> Int {
-        try read { connection throws(StoreError) in
+        try autocommit { connection throws(StoreError) in
             try connection.query("SELECT count(*) FROM outbox WHERE sent_at IS NULL").first { row throws(StoreError) in
                 try row.int(0)
             } ?? 0

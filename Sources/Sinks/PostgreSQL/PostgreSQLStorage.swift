@@ -57,24 +57,27 @@ public final class PostgreSQLStorage: Sendable {
     /// This backend in every role.
     public var storage: Storage { Storage(tokens: self, events: self, queue: self, outbox: self) }
 
-    /// Runs `work` in a `READ COMMITTED` write transaction and commits it.
+    /// Runs `work` in a `READ COMMITTED` transaction and commits it: for work of several statements.
     @discardableResult
-    func write<T: Sendable>(_ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
-        try transaction("BEGIN", work)
+    func transaction<T: Sendable>(_ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        try perform(inTransaction: true, work)
     }
 
-    /// Runs `work` in a read-only transaction on one snapshot.
-    func read<T: Sendable>(_ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
-        try transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", work)
+    /// Runs `work` without an explicit transaction: each statement it issues is a transaction of its own
+    /// (one round trip instead of three). For work of one statement, or of statements that need not be
+    /// atomic together.
+    @discardableResult
+    func autocommit<T: Sendable>(_ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+        try perform(inTransaction: false, work)
     }
 
     private static let attempts = 3
 
-    private func transaction<T: Sendable>(_ begin: String,
-                                          _ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
+    private func perform<T: Sendable>(inTransaction: Bool,
+                                      _ work: (PostgreSQLConnection) throws(StoreError) -> T) throws(StoreError) -> T {
         var attempt = 1
         while true {
-            switch withSlot({ slot in run(begin, work, on: &slot) }) {
+            switch withSlot({ slot in run(inTransaction: inTransaction, work, on: &slot) }) {
             case .success(let value):
                 return value
             case .failure(let failure):
@@ -98,40 +101,44 @@ public final class PostgreSQLStorage: Sendable {
 
     private struct Failure: Error {
         let error: StoreError
-        /// The server rolled the whole transaction back for a retryable reason (40001, 40P01).
+        /// The server rolled the whole work back for a reason worth retrying at once (40001, 40P01).
         var rolledBackWhole = false
     }
 
-    /// One transaction on the slot's connection, (re)connecting first when it has none or a broken one.
-    private func run<T: Sendable>(_ begin: String, _ work: (PostgreSQLConnection) throws(StoreError) -> T,
+    /// The slot's connection, checked first: a connection that died while idle (the server closed it) is
+    /// replaced before anything is sent on it, so the caller never sees that.
+    private func checkOut(_ slot: inout PostgreSQLConnection?) throws(StoreError) -> (PostgreSQLConnection, fresh: Bool) {
+        if let existing = slot, existing.isAlive(), !existing.inTransaction { return (existing, false) }
+        slot = nil  // closes the old connection before opening its replacement
+        let connection = try PostgreSQLConnection(url: url)
+        slot = connection
+        return (connection, true)
+    }
+
+    /// `work` on the slot's connection, in a transaction or not, (re)connecting first when needed.
+    private func run<T: Sendable>(inTransaction: Bool, _ work: (PostgreSQLConnection) throws(StoreError) -> T,
                                   on slot: inout PostgreSQLConnection?) -> Result<T, Failure> {
         var connection: PostgreSQLConnection
-        var fresh = false
-        while true {
-            if let existing = slot, !existing.isBroken, !existing.inTransaction {
-                connection = existing
-            } else {
-                slot = nil  // closes the old connection before opening its replacement
-                do {
-                    connection = try PostgreSQLConnection(url: url)
+        do throws(StoreError) {
+            var fresh: Bool
+            (connection, fresh) = try checkOut(&slot)
+            while inTransaction {
+                do throws(StoreError) {
+                    try connection.execute("BEGIN")
+                    break
                 } catch {
-                    return .failure(Failure(error: error))
+                    // Killed between the check and BEGIN: nothing was done yet, so replace it once.
+                    slot = nil
+                    guard !fresh && connection.isBroken else { throw error }
+                    (connection, fresh) = try checkOut(&slot)
                 }
-                slot = connection
-                fresh = true
             }
-            do {
-                try connection.execute(begin)
-                break
-            } catch {
-                // A pooled connection that died while idle fails here, before any work: replace it once.
-                slot = nil
-                if fresh || !connection.isBroken { return .failure(Failure(error: error)) }
-            }
+        } catch {
+            return .failure(Failure(error: error))
         }
-        do {
+        do throws(StoreError) {
             let value = try work(connection)
-            try connection.commit()
+            if inTransaction { try connection.commit() }
             return .success(value)
         } catch {
             let retryable = connection.lastSQLState == "40001" || connection.lastSQLState == "40P01"
