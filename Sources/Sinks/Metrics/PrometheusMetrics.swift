@@ -86,8 +86,13 @@ public final class PrometheusMetrics: MetricsBackend {
     private struct State {
         var families: [String: Family] = [:]
         /// The caller's name → the exposed name, so the prefix and suffix are worked out once per name.
-        var names: [String: String] = [:]
+        var names: [NameKey: String] = [:]
         var droppedSeries = 0
+    }
+
+    private struct NameKey: Hashable {
+        let name: String
+        let type: MetricType
     }
 
     private let state = Mutex(State())
@@ -113,7 +118,7 @@ public final class PrometheusMetrics: MetricsBackend {
         let exposed = exposedName(description.name, type: description.type)
         let buckets = description.buckets.map(Self.normalize) ?? defaultBuckets
         state.withLock { state in
-            state.names[description.name + "\u{0}" + description.type.rawValue] = exposed
+            state.names[NameKey(name: description.name, type: description.type)] = exposed
             if state.families[exposed] == nil {
                 state.families[exposed] = Family(name: exposed, type: description.type, help: description.help, buckets: buckets)
             } else {
@@ -178,8 +183,10 @@ public final class PrometheusMetrics: MetricsBackend {
     private func update(_ name: String, _ type: MetricType, _ labels: [(String, String)],
                         _ change: (inout Series, [Double]) -> Void) {
         let key = Self.seriesKey(labels)
+        // Called on the request path: one lock, no allocation once the series exists, the family
+        // mutated in place in its dictionary.
         state.withLock { state in
-            let lookup = name + "\u{0}" + type.rawValue
+            let lookup = NameKey(name: name, type: type)
             let exposed: String
             if let known = state.names[lookup] {
                 exposed = known
@@ -187,25 +194,28 @@ public final class PrometheusMetrics: MetricsBackend {
                 exposed = exposedName(name, type: type)
                 state.names[lookup] = exposed
             }
-            var family = state.families.removeValue(forKey: exposed)
-                ?? Family(name: exposed, type: type, help: nil, buckets: type == .histogram ? defaultBuckets : [])
-            defer { state.families[exposed] = family }
-            guard family.type == type else { return }
-            if family.series[key] == nil {
-                guard family.series.count < maxSeriesPerMetric else {
-                    state.droppedSeries += 1
-                    return
-                }
-                family.series[key] = Series(buckets: type == .histogram ? Array(repeating: 0, count: family.buckets.count + 1) : [],
-                                            rendered: Self.renderLabels(key, histogram: type == .histogram))
+            guard (state.families[exposed]?.type ?? type) == type else { return }
+            if state.families[exposed]?.series[key] == nil, let count = state.families[exposed]?.series.count,
+               count >= maxSeriesPerMetric {
+                state.droppedSeries += 1
+                return
             }
-            change(&family.series[key]!, family.buckets)
+            let bounds = state.families[exposed]?.buckets ?? (type == .histogram ? defaultBuckets : [])
+            change(&state.families[exposed, default: Family(name: exposed, type: type, help: nil, buckets: bounds)]
+                .series[key, default: Series(buckets: type == .histogram ? Array(repeating: 0, count: bounds.count + 1) : [],
+                                             rendered: Self.renderLabels(key, histogram: type == .histogram))],
+                   bounds)
         }
     }
 
     /// Labels sorted by name, the first of duplicate names kept, flattened to `[name, value, name, value…]`.
     private static func seriesKey(_ labels: [(String, String)]) -> [String] {
         guard !labels.isEmpty else { return [] }
+        if labels.count == 1 { return [labels[0].0, labels[0].1] }
+        if labels.count == 2 && labels[0].0 != labels[1].0 {
+            return labels[0].0 < labels[1].0 ? [labels[0].0, labels[0].1, labels[1].0, labels[1].1]
+                                              : [labels[1].0, labels[1].1, labels[0].0, labels[0].1]
+        }
         var key: [String] = []
         key.reserveCapacity(labels.count * 2)
         var previous: String?
