@@ -21,18 +21,22 @@ public final class SQLiteStorage: Sendable {
     private let writer: WriteCombiner
     private let readers: [Reader]
     private let nextReader = Atomic<Int>(0)
+    private let checkpointer: SQLiteCheckpointer
 
     private final class Reader: Sendable {
         let connection: Mutex<SQLiteConnection>
         init(_ connection: consuming sending SQLiteConnection) { self.connection = Mutex(connection) }
     }
 
-    private init(path: String, options: SQLiteOptions, writer: WriteCombiner, readers: [Reader]) {
+    private init(path: String, options: SQLiteOptions, writer: WriteCombiner, readers: [Reader], checkpointer: SQLiteCheckpointer) {
         self.path = path
         self.options = options
         self.writer = writer
         self.readers = readers
+        self.checkpointer = checkpointer
     }
+
+    deinit { checkpointer.stop() }
 
     /// Opens (creating it and its parent folder when missing) the database at `path` and migrates it to
     /// the latest schema. Safe when several processes open one fresh file at once.
@@ -53,7 +57,11 @@ public final class SQLiteStorage: Sendable {
                 try configure(reader, options, writer: false)
                 readers.append(Reader(reader))
             }
-            return SQLiteStorage(path: path, options: options, writer: WriteCombiner(writer), readers: readers)
+            // Checkpoints run on their own thread, never inside a commit (see SQLiteCheckpointer).
+            try writer.execute("PRAGMA wal_autocheckpoint = 0")
+            let checkpointer = try SQLiteCheckpointer(path: path, busyTimeout: options.busyTimeout)
+            return SQLiteStorage(path: path, options: options, writer: WriteCombiner(writer), readers: readers,
+                                 checkpointer: checkpointer)
         } catch {
             throw StoreError(error)
         }

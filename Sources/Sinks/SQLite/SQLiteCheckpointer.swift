@@ -1,0 +1,50 @@
+import Foundation
+import Synchronization
+
+/// Checkpoints the WAL on its own thread and connection, so no commit on the request path pays for it.
+///
+/// SQLite's automatic checkpoint runs inside whichever commit crosses the threshold and fsyncs the
+/// database file there: a report's answer waited for it. The writer turns it off
+/// (`wal_autocheckpoint = 0`) and this thread runs a PASSIVE checkpoint (it never blocks readers or the
+/// writer) every `interval`. The WAL restarts from its beginning once a checkpoint has copied every frame,
+/// so it stays small. A failed checkpoint is only retried at the next interval: the WAL keeps every
+/// committed transaction meanwhile, so nothing is at risk.
+final class SQLiteCheckpointer: Sendable {
+    private let stopped = StopFlag()
+
+    init(path: String, busyTimeout: Duration, interval: Duration = .milliseconds(250)) throws {
+        let connection = try SQLiteConnection(path: path)
+        let milliseconds = busyTimeout / .milliseconds(1)
+        try connection.execute("PRAGMA busy_timeout = \(Int(min(milliseconds, Double(Int32.max))))")
+        let box = ConnectionBox(connection)
+        let thread = Thread { [stopped] in
+            let step = Duration.milliseconds(50)
+            var waited = Duration.zero
+            while !stopped.isSet {
+                Thread.sleep(forTimeInterval: step / .seconds(1))
+                waited += step
+                guard waited >= interval else { continue }
+                waited = .zero
+                box.connection.withLock { try? $0.execute("PRAGMA wal_checkpoint(PASSIVE)") }
+            }
+        }
+        thread.name = "tokenscan-sqlite-checkpoint"
+        thread.start()
+    }
+
+    func stop() { stopped.set() }
+
+    deinit { stop() }
+
+    private final class StopFlag: Sendable {
+        private let flag = Atomic<Bool>(false)
+        var isSet: Bool { flag.load(ordering: .acquiring) }
+        func set() { flag.store(true, ordering: .releasing) }
+    }
+
+    /// The checkpoint connection, owned by the thread.
+    private final class ConnectionBox: Sendable {
+        let connection: Mutex<SQLiteConnection>
+        init(_ connection: consuming sending SQLiteConnection) { self.connection = Mutex(connection) }
+    }
+}
