@@ -161,3 +161,100 @@ struct MailMaildirTests {
         #expect(!error.isPermanent)
     }
 }
+
+@Suite("MaildirMailSink durability and cur/ reading")
+struct MailMaildirDurabilityTests {
+    @Test func theDefaultDurabilitySurvivesPowerLoss() throws {
+        let dir = try TemporaryDirectory("maildir")
+        #expect(try MaildirMailSink(path: dir.path).durability == .powerLoss)
+        #expect(try MaildirMailSink(path: dir.path, durability: .process).durability == .process)
+    }
+
+    @Test(arguments: MaildirMailSink.Durability.allCases)
+    func eachDurabilityDeliversOneFilePerMessageID(durability: MaildirMailSink.Durability) throws {
+        let dir = try TemporaryDirectory("maildir")
+        let sink = try MaildirMailSink(path: dir.path, durability: durability)
+        try sink.send(MailMaildirTests.message(id: "one@tokenscan.test"))
+        let name = MaildirMailSink.fileName(messageID: "one@tokenscan.test")
+        #expect(try dir.files(in: "new") == [name])
+        let written = try #require(FileManager.default.contents(atPath: "\(dir.path)/new/\(name)"))
+        #expect(String(decoding: written, as: UTF8.self).contains("Message-ID: <one@tokenscan.test>\r\n"))
+
+        // A retry (the outbox did not record the first send) writes nothing, not even a different body.
+        try sink.send(MailMaildirTests.message(id: "one@tokenscan.test", body: "a retried copy\n"))
+        #expect(try dir.files(in: "new") == [name])
+        #expect(FileManager.default.contents(atPath: "\(dir.path)/new/\(name)") == written)
+
+        // A second sink on the same folder (another process after a crash) does not deliver it again.
+        try MaildirMailSink(path: dir.path, durability: durability).send(MailMaildirTests.message(id: "one@tokenscan.test"))
+        #expect(try dir.files(in: "new") == [name])
+        #expect(try dir.files(in: "tmp").isEmpty)
+    }
+
+    @Test(arguments: MaildirMailSink.Durability.allCases)
+    func concurrentSendsLeaveOneFileEachDurability(durability: MaildirMailSink.Durability) throws {
+        let dir = try TemporaryDirectory("maildir")
+        let sink = try MaildirMailSink(path: dir.path, durability: durability)
+        let failures = Mutex<[String]>([])
+        for round in 0..<10 {
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { try sink.send(MailMaildirTests.message(id: "race-\(round)@tokenscan.test")) } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(try dir.files(in: "new").count == 10)
+        #expect(try dir.files(in: "tmp").isEmpty)
+    }
+
+    /// Sets `cur/`'s mtime an hour back, so the sink trusts (and keeps) what it reads there.
+    private func settle(_ dir: TemporaryDirectory) {
+        let past = timespec(tv_sec: time(nil) - 3600, tv_nsec: 0)
+        var times = [past, past]
+        _ = times.withUnsafeMutableBufferPointer { utimensat(AT_FDCWD, "\(dir.path)/cur", $0.baseAddress, 0) }
+    }
+
+    @Test func aMailMovedToCurAfterTheSinkReadItIsSeen() throws {
+        let dir = try TemporaryDirectory("maildir")
+        let sink = try MaildirMailSink(path: dir.path)
+        for n in 0..<3 { try sink.send(MailMaildirTests.message(id: "m\(n)@tokenscan.test")) }
+        let first = MaildirMailSink.fileName(messageID: "m0@tokenscan.test")
+        try FileManager.default.moveItem(atPath: "\(dir.path)/new/\(first)", toPath: "\(dir.path)/cur/\(first):2,S")
+        settle(dir)
+        // Read (and kept): m0 is in cur/, so it is not written again.
+        try sink.send(MailMaildirTests.message(id: "m0@tokenscan.test"))
+        #expect(try dir.files(in: "new").count == 2)
+
+        // A mail client moves m1 to cur/ (Dovecot's suffix); the kept reading must not hide it.
+        let second = MaildirMailSink.fileName(messageID: "m1@tokenscan.test")
+        try FileManager.default.moveItem(atPath: "\(dir.path)/new/\(second)", toPath: "\(dir.path)/cur/\(second),S=1234:2,S")
+        try sink.send(MailMaildirTests.message(id: "m1@tokenscan.test"))
+        #expect(try dir.files(in: "new") == [MaildirMailSink.fileName(messageID: "m2@tokenscan.test")])
+        #expect(try dir.files(in: "cur").count == 2)
+    }
+
+    @Test func aChangeToCurThatKeepsItsMtimeIsSeenByItsCtime() throws {
+        let dir = try TemporaryDirectory("maildir")
+        let sink = try MaildirMailSink(path: dir.path)
+        try sink.send(MailMaildirTests.message(id: "a@tokenscan.test"))
+        try sink.send(MailMaildirTests.message(id: "b@tokenscan.test"))
+        settle(dir)
+        try sink.send(MailMaildirTests.message(id: "c@tokenscan.test")) // reads cur/ (empty) and keeps it
+        var before = stat()
+        #expect(stat("\(dir.path)/cur", &before) == 0)
+
+        // A move into cur/ followed by restoring the old mtime: only the ctime tells.
+        let name = MaildirMailSink.fileName(messageID: "a@tokenscan.test")
+        try FileManager.default.moveItem(atPath: "\(dir.path)/new/\(name)", toPath: "\(dir.path)/cur/\(name):2,")
+        var times = [before.st_atim, before.st_mtim]
+        _ = times.withUnsafeMutableBufferPointer { utimensat(AT_FDCWD, "\(dir.path)/cur", $0.baseAddress, 0) }
+        var after = stat()
+        #expect(stat("\(dir.path)/cur", &after) == 0)
+        #expect(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
+
+        try sink.send(MailMaildirTests.message(id: "a@tokenscan.test"))
+        #expect(try !dir.files(in: "new").contains(name))
+    }
+}
+

@@ -11,18 +11,38 @@ import Synchronization
 /// there first: delivered). So a crash between writing a mail and marking it sent, a retry, or eight
 /// threads sending the same mail at once all leave exactly one file.
 ///
-/// Each file is written under a unique name in `tmp/`, `fsync`ed, linked into `new/`, and the `new/`
-/// directory is `fsync`ed before `send` returns. Thread-safe, and safe for several processes sharing
-/// the folder. Errors carry the failing call and its errno text, never the body.
+/// Each file is written under a unique name in `tmp/` and linked into `new/`. What a returned `send`
+/// survives is the `durability`: with `.powerLoss` (the default) the file and the `new/` directory are
+/// `fsync`ed first, so the mail also survives an OS crash or power loss; with `.process` nothing is
+/// `fsync`ed and the mail survives the death of the process (it is in the page cache), like a SQLite
+/// commit with `synchronous=NORMAL`. Thread-safe, and safe for several processes sharing the folder.
+/// Errors carry the failing call and its errno text, never the body.
 public final class MaildirMailSink: MailSink {
+    /// What a mail survives once `send` returned.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// The death of the process (crash, `kill -9`): the file is written and linked into `new/`, not
+        /// `fsync`ed. An OS crash or power loss may lose it, or leave it empty, after the outbox marked it sent.
+        case process
+        /// Also an OS crash or power loss: the file and the `new/` directory are `fsync`ed before `send`
+        /// returns (two `fsync`s per mail).
+        case powerLoss = "power_loss"
+    }
+
     /// The maildir's root folder.
     public let path: String
+    /// What a delivered mail survives.
+    public let durability: Durability
     /// Makes temporary names unique within this process (with the pid across processes).
     private let sequence = Atomic<UInt64>(0)
+    /// The delivered names found in `cur/` at its last reading, reused while `cur/` is unchanged.
+    private let curNames = Mutex<CurSnapshot?>(nil)
 
     /// Opens the maildir at `path`, creating it and its `tmp/`, `new/` and `cur/` folders (mode 0700) if needed.
-    public init(path: String) throws(MailError) {
+    /// `durability` defaults to `.powerLoss`, the safe choice; pass `.process` to match a store that
+    /// only promises to survive the process (`database_durability: process`).
+    public init(path: String, durability: Durability = .powerLoss) throws(MailError) {
         self.path = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
+        self.durability = durability
         try Self.makeDirectory(self.path, intermediates: true)
         for sub in ["tmp", "new", "cur"] { try Self.makeDirectory("\(self.path)/\(sub)", intermediates: false) }
     }
@@ -40,14 +60,14 @@ public final class MaildirMailSink: MailSink {
         let unique = sequence.add(1, ordering: .relaxed).newValue
         let temporary = "\(path)/tmp/\(name).\(getpid()).\(unique).\(Hex.encode(SecureRandom.bytes(4)))"
         let final = "\(path)/new/\(name)"
-        try writeSynced(bytes, to: temporary)
+        try write(bytes, to: temporary, sync: durability == .powerLoss)
         defer { unlink(temporary) }
         if link(temporary, final) != 0 {
             let code = Glibc.errno
             if code == EEXIST { return } // Delivered by a concurrent send of the same message.
             throw Self.failure("link \(temporary) -> \(final)", code)
         }
-        try syncDirectory("\(path)/new")
+        if durability == .powerLoss { try syncDirectory("\(path)/new") }
     }
 
     /// True when a file for this name is in `new/`, or in `cur/` under any mail client's flags suffix.
@@ -56,34 +76,70 @@ public final class MaildirMailSink: MailSink {
         if stat("\(path)/new/\(name)", &info) == 0 { return true }
         let code = Glibc.errno
         guard code == ENOENT else { throw Self.failure("stat \(path)/new/\(name)", code) }
-
-        guard let directory = opendir("\(path)/cur") else { throw Self.failure("opendir \(path)/cur", Glibc.errno) }
-        defer { closedir(directory) }
-        let prefix = Array(name.utf8)
-        while let entry = readdir(directory) {
-            let matches = withUnsafeBytes(of: entry.pointee.d_name) { raw -> Bool in
-                guard raw.count > prefix.count else { return false }
-                return raw.prefix(prefix.count).elementsEqual(prefix)
-            }
-            if matches { return true }
-        }
-        return false
+        return try curHolds(name)
     }
 
-    private func writeSynced(_ bytes: [UInt8], to file: String) throws(MailError) {
+    /// True when `cur/` holds a file whose name starts with `name`.
+    ///
+    /// Reading `cur/` costs a pass over every mail a client ever moved there, so its names are kept and
+    /// reused while `stat` of the folder answers the same device, inode, mtime and ctime: any rename into
+    /// or out of `cur/` changes its mtime. One case would not: a change within the same timestamp tick
+    /// as the reading. So a reading is kept only when the folder's mtime was already a second old when
+    /// the reading started; a folder changed more recently is read again on every send.
+    private func curHolds(_ name: String) throws(MailError) -> Bool {
+        let cur = "\(path)/cur"
+        let readingStarted = Self.realtimeNow()
+        var info = stat()
+        guard stat(cur, &info) == 0 else { throw Self.failure("stat \(cur)", Glibc.errno) }
+        let version = CurVersion(info)
+        if let names = curNames.withLock({ $0?.version == version ? $0?.names : nil }) {
+            return names.contains(name)
+        }
+        let names = try Self.deliveredNames(in: cur, length: name.utf8.count)
+        if version.isSettled(before: readingStarted) {
+            curNames.withLock { $0 = CurSnapshot(version: version, names: names) }
+        }
+        return names.contains(name)
+    }
+
+    /// The first `length` bytes of every entry of `directory` at least that long: the delivered names,
+    /// whatever flags suffix a mail client added.
+    private static func deliveredNames(in directory: String, length: Int) throws(MailError) -> Set<String> {
+        guard let handle = opendir(directory) else { throw failure("opendir \(directory)", Glibc.errno) }
+        defer { closedir(handle) }
+        var names: Set<String> = []
+        while let entry = readdir(handle) {
+            let prefix = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String? in
+                let bytes = raw.prefix(while: { $0 != 0 })
+                guard bytes.count >= length else { return nil }
+                return String(decoding: bytes.prefix(length), as: UTF8.self)
+            }
+            if let prefix { names.insert(prefix) }
+        }
+        return names
+    }
+
+    private static func realtimeNow() -> timespec {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return now
+    }
+
+    /// Writes `bytes` to a new file (`O_EXCL`, mode 0600), `fsync`ing it when `sync`; removes it on failure.
+    private func write(_ bytes: [UInt8], to file: String, sync: Bool) throws(MailError) {
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Self.failure("open \(file)", Glibc.errno) }
         var failure: MailError?
         var written = 0
         while written < bytes.count && failure == nil {
-            let result = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            let result = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if result >= 0 {
                 written += result
             } else if Glibc.errno != EINTR {
                 failure = Self.failure("write \(file)", Glibc.errno)
             }
         }
-        if failure == nil && fsync(fd) != 0 { failure = Self.failure("fsync \(file)", Glibc.errno) }
+        if sync && failure == nil && fsync(fd) != 0 { failure = Self.failure("fsync \(file)", Glibc.errno) }
         if close(fd) != 0 && failure == nil { failure = Self.failure("close \(file)", Glibc.errno) }
         if let failure {
             unlink(file)
@@ -117,4 +173,36 @@ public final class MaildirMailSink: MailSink {
     private static func failure(_ what: String, _ code: Int32) -> MailError {
         MailError(.fileSystem(errno: code), "\(what): \(String(cString: strerror(code)))")
     }
+}
+
+/// What identifies one state of the `cur/` folder: a rename into or out of it changes its mtime and ctime.
+private struct CurVersion: Equatable {
+    var device: UInt64
+    var inode: UInt64
+    var modifiedSeconds: Int
+    var modifiedNanoseconds: Int
+    var changedSeconds: Int
+    var changedNanoseconds: Int
+
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        modifiedSeconds = Int(info.st_mtim.tv_sec)
+        modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+        changedSeconds = Int(info.st_ctim.tv_sec)
+        changedNanoseconds = Int(info.st_ctim.tv_nsec)
+    }
+
+    /// True when the folder's entries last changed more than a second before `moment`: any later change
+    /// of its entries gets a later mtime, even with a coarse file system clock. (A `touch` setting the
+    /// mtime back changes the ctime, which the equality check sees.)
+    func isSettled(before moment: timespec) -> Bool {
+        modifiedSeconds < Int(moment.tv_sec) - 1
+    }
+}
+
+/// The names delivered in `cur/` as read at `version`.
+private struct CurSnapshot {
+    var version: CurVersion
+    var names: Set<String>
 }
