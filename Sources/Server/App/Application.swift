@@ -105,7 +105,11 @@ public final class Application: Sendable {
     public static func mailSink(_ config: Configuration) throws -> any MailSink {
         switch config.mail.transport {
         case .maildir:
-            return try MaildirMailSink(path: config.resolve(config.mail.path))
+            // A delivered mail survives what a committed transaction survives, since the outbox marks it
+            // sent in the database: SQLite's configured durability; PostgreSQL's commits survive power loss.
+            var durability = MaildirMailSink.Durability.powerLoss
+            if case .sqlite(_, .process) = config.database { durability = .process }
+            return try MaildirMailSink(path: config.resolve(config.mail.path), durability: durability)
         case .smtp, .smtps:
             return try SMTPMailSink(configuration: SMTPConfiguration(
                 url: config.mail.url ?? "", startTLS: config.mail.startTLS,
