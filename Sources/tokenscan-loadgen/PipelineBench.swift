@@ -15,10 +15,12 @@ func runPipelineBench(_ args: [String]) throws {
     defer { try? FileManager.default.removeItem(atPath: base) }
 
     let storage = try SQLiteStorage.open(path: base + "/bench.sqlite3", options: SQLiteOptions(durability: durability)).storage
+    // As `Application.mailSink` wires it: a mail survives what the store's commits survive.
+    let mailDurability: MaildirMailSink.Durability = durability == .process ? .process : .powerLoss
     let types = TokenTypeRegistry([PyPITokenType()])
     let analyzer = DisclosureAnalyzer(storage: storage, tokenTypes: types, mail: MailSettings(from: "security@example.org"))
     let minter = PyPITokenMinter(rootKey: try storage.tokens.installationSecret(named: "macaroon_root_key", length: 32))
-    print("pipeline benchmark, SQLite durability \(durability.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    print("pipeline benchmark, SQLite durability \(durability.rawValue), maildir durability \(mailDurability.rawValue), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
     // 1. Intake.
     let stranger = PyPITokenMinter(rootKey: SecureRandom.bytes(32))
@@ -40,7 +42,7 @@ func runPipelineBench(_ args: [String]) throws {
                  items, intakeSeconds, Double(items) / intakeSeconds))
 
     // Clear the intake backlog so the processing run measures only its own tokens.
-    let drainer = AnalysisWorkers(analyzer: analyzer, mailSink: try MaildirMailSink(path: base + "/mail-drain"),
+    let drainer = AnalysisWorkers(analyzer: analyzer, mailSink: try MaildirMailSink(path: base + "/mail-drain", durability: mailDurability),
                                   settings: WorkerSettings(disclosureWorkers: 2, mailWorkers: 1, batchSize: 256))
     drainer.start()
     while try storage.queue.pendingJobCount() > 0 { Thread.sleep(forTimeInterval: 0.05) }
@@ -62,7 +64,7 @@ func runPipelineBench(_ args: [String]) throws {
         _ = try analyzer.accept(vendor: "bench", disclosures: Array(disclosures[start..<(start + 1_000)]), at: Date())
     }
     let mailDir = base + "/mail"
-    let workers = AnalysisWorkers(analyzer: analyzer, mailSink: try MaildirMailSink(path: mailDir),
+    let workers = AnalysisWorkers(analyzer: analyzer, mailSink: try MaildirMailSink(path: mailDir, durability: mailDurability),
                                   settings: WorkerSettings(disclosureWorkers: 2, mailWorkers: 2, batchSize: 64))
     let processStart = ContinuousClock.now
     workers.start()
