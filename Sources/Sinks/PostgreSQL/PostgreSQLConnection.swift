@@ -173,14 +173,25 @@ final class PostgreSQLConnection {
         message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
     }
 
-    /// Calls `body` with a C array of NUL-terminated copies of `strings` (nil stays a null pointer).
+    /// Calls `body` with a C array of NUL-terminated copies of `strings` (nil stays a null pointer), all
+    /// kept in one buffer that lives for the call.
     private static func withCStrings<T>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) -> T {
-        var copies: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
-        defer { for copy in copies { free(copy) } }
-        // strdup failing (out of memory) would turn a value into SQL NULL: send an empty string instead.
-        for index in copies.indices where copies[index] == nil && strings[index] != nil { copies[index] = strdup("") }
-        let pointers = copies.map { $0.map { UnsafePointer($0) } }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+        var buffer: [CChar] = []
+        var offsets: [Int?] = []
+        for string in strings {
+            guard let string else {
+                offsets.append(nil)
+                continue
+            }
+            offsets.append(buffer.count)
+            buffer.append(contentsOf: string.utf8CString)
+        }
+        return buffer.withUnsafeBufferPointer { characters in
+            let pointers = offsets.map { offset in
+                offset.flatMap { offset in characters.baseAddress.map { UnsafePointer($0 + offset) } }
+            }
+            return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+        }
     }
 }
 
