@@ -64,9 +64,6 @@ final class PostgreSQLConnection {
     /// True when the connection is inside a transaction block (open, failed or with a command running).
     var inTransaction: Bool { PQtransactionStatus(conn) != PQTRANS_IDLE }
 
-    /// The server process serving this connection (for `pg_terminate_backend` in tests).
-    var backendPID: Int32 { PQbackendPID(conn) }
-
     /// The SQLSTATE of the last statement's failure; nil when it succeeded or failed without one.
     private(set) var lastSQLState: String?
 

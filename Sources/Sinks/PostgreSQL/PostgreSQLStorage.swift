@@ -11,16 +11,16 @@ import Synchronization
 ///
 /// Concurrency — why this class is `Sendable` without `@unchecked`: it holds no connection outside a
 /// `Mutex`. A fixed pool of `poolSize` slots, each a `Mutex` around an optional connection; a call takes
-/// the first idle slot (when all are busy, it waits for one picked round-robin), runs its whole
-/// transaction inside that slot's lock, and leaves. Connections open lazily and are replaced when
-/// broken: a connection found dead when its transaction begins (the server restarted, an administrator
-/// killed it) is replaced and the call goes on transparently; a connection lost in the middle of a
-/// transaction fails that call with a transient error and is replaced on the next one. Serialization
-/// failures and deadlocks (40001, 40P01) roll the transaction back entirely, so those are retried
+/// the first idle slot (when all are busy, it waits for one picked round-robin), runs all its statements
+/// inside that slot's lock, and leaves. Connections open lazily and are replaced when broken: one found
+/// dead before use (the server restarted, an administrator killed it while idle) is replaced and the call
+/// goes on transparently; one lost in the middle of a call fails that call with a transient error (the
+/// outcome of its last statement is unknown, so it is not replayed) and is replaced on the next one.
+/// Serialization failures and deadlocks (40001, 40P01) roll the work back entirely, so those are retried
 /// (three attempts in all) before the transient error reaches the caller.
 ///
-/// Writes run in `READ COMMITTED` transactions; reads in `REPEATABLE READ READ ONLY` ones (one
-/// consistent snapshot, as SQLite's read transactions give).
+/// Work of one statement runs as that statement's own transaction (one round trip); work of several that
+/// must be atomic (`revoke`, `issue`, `releaseLeases`) in a `READ COMMITTED` transaction.
 public final class PostgreSQLStorage: Sendable {
     /// Connections in the pool (at most this many to the server, opened as needed).
     public let poolSize: Int
