@@ -28,12 +28,17 @@ final class SQLiteStatement {
 
     init(db: OpaquePointer, sql: String) throws(StoreError) {
         var handle: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, &tail)
+        // `tail` points into the C string, so it is read while that string is alive: a Swift String
+        // passed directly is a temporary that is gone once the call returns.
+        let (rc, trailing) = sql.withCString { text -> (Int32, Bool) in
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v3(db, text, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &handle, &tail)
+            return (rc, tail.map { $0.pointee != 0 } ?? false)
+        }
         guard rc == SQLITE_OK, let handle else {
             throw SQLiteConnection.error(rc == SQLITE_OK ? SQLITE_MISUSE : rc, db, "prepare")
         }
-        if let tail, tail.pointee != 0 {
+        if trailing {
             sqlite3_finalize(handle)
             throw StoreError(.permanent, "SQLite prepare failed: more than one statement in one call")
         }
