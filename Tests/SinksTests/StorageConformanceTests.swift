@@ -260,13 +260,9 @@ struct StorageConformanceTests {
         #expect(try instances[0].events(user: "carol").isEmpty)
         // Recorded out of time order (the keyed event at 2 s first, then two at 1 s, then one at 0 s): listed oldest first.
         let all = try instances[0].events(user: nil)
-        withKnownIssue("InMemoryStorage lists events in the order they were recorded, not oldest first") {
-            #expect(Array(alice.prefix(2)) == [earlier, earlier])
-            #expect(alice.last?.idempotencyKey == "leak:1")
-            #expect(all.map(\.user) == ["bob", "alice", "alice", "alice"])
-        } when: {
-            backend == .inMemory
-        }
+        #expect(Array(alice.prefix(2)) == [earlier, earlier])
+        #expect(alice.last?.idempotencyKey == "leak:1")
+        #expect(all.map(\.user) == ["bob", "alice", "alice", "alice"])
     }
 
     // MARK: DisclosureQueue

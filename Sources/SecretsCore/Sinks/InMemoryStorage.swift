@@ -6,7 +6,7 @@ import Synchronization
 /// Honours every implementation requirement of `TokenStore`, `EventStore`, `DisclosureQueue` and
 /// `Outbox` within one process (nothing survives the process, so "durable" means "stored"). The tests
 /// use it, and so can anyone who wants tokenscan without a database.
-public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Outbox {
+public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Outbox, PipelineBatchStore {
     private struct Job {
         var disclosureID: Int64
         var dueAt: Date
@@ -50,6 +50,45 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
             token.emails = userEmails[token.user] ?? token.emails
             return token
         }
+
+        mutating func revoke(identity: String, byDisclosure disclosureID: Int64, at time: Date) -> RevocationResult {
+            guard var stored = tokens[identity] else { return .notFound }
+            if stored.token.revokedAt == nil {
+                stored.token.revokedAt = time
+                stored.token.revokedByDisclosure = disclosureID
+                tokens[identity] = stored
+                return .revoked(resolved(stored))
+            }
+            if stored.token.revokedByDisclosure == disclosureID { return .revoked(resolved(stored)) }
+            return .alreadyRevoked(resolved(stored))
+        }
+
+        mutating func record(_ event: SecurityEvent) {
+            if let key = event.idempotencyKey {
+                guard eventKeys.insert(key).inserted else { return }
+            }
+            events.append(event)
+        }
+
+        mutating func finish(jobID: Int64, outcome: DisclosureOutcome, detail: String?) throws(StoreError) {
+            guard let job = jobs.removeValue(forKey: jobID) else { throw StoreError(.notFound, "no job \(jobID)") }
+            disclosures[job.disclosureID]?.outcome = outcome
+            disclosures[job.disclosureID]?.detail = detail
+        }
+
+        mutating func enqueue(_ message: MailMessage) {
+            guard mailIDs[message.messageID] == nil else { return }
+            let id = nextMailID
+            nextMailID += 1
+            mailIDs[message.messageID] = id
+            mail[id] = Mail(message: message, dueAt: message.date, leasedUntil: nil, attempts: 0)
+        }
+
+        mutating func markSent(id: Int64, at time: Date) throws(StoreError) {
+            guard mail[id] != nil else { throw StoreError(.notFound, "no outbox entry \(id)") }
+            mail[id]?.sentAt = time
+            mail[id]?.leasedUntil = nil
+        }
     }
 
     private let state = Mutex(State())
@@ -63,17 +102,7 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
     }
 
     public func revoke(identity: String, byDisclosure disclosureID: Int64, at time: Date) throws -> RevocationResult {
-        state.withLock { s in
-            guard var stored = s.tokens[identity] else { return .notFound }
-            if stored.token.revokedAt == nil {
-                stored.token.revokedAt = time
-                stored.token.revokedByDisclosure = disclosureID
-                s.tokens[identity] = stored
-                return .revoked(s.resolved(stored))
-            }
-            if stored.token.revokedByDisclosure == disclosureID { return .revoked(s.resolved(stored)) }
-            return .alreadyRevoked(s.resolved(stored))
-        }
+        state.withLock { $0.revoke(identity: identity, byDisclosure: disclosureID, at: time) }
     }
 
     /// Throws `StoreError(.conflict)` when a token with the same identity exists.
@@ -122,16 +151,17 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
     // MARK: EventStore
 
     public func record(_ event: SecurityEvent) throws {
-        state.withLock { s in
-            if let key = event.idempotencyKey {
-                guard s.eventKeys.insert(key).inserted else { return }
-            }
-            s.events.append(event)
-        }
+        state.withLock { $0.record(event) }
     }
 
     public func events(user: String?) throws -> [SecurityEvent] {
-        state.withLock { s in s.events.filter { user == nil || $0.user == user } }
+        // Oldest first, as the protocol says; events recorded at the same time keep their recording order.
+        state.withLock { s in
+            s.events.enumerated()
+                .filter { user == nil || $0.element.user == user }
+                .sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }
+                .map(\.element)
+        }
     }
 
     // MARK: DisclosureQueue
@@ -172,11 +202,7 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
 
     /// Throws `StoreError(.notFound)` when the job is gone (another worker finished it).
     public func finish(jobID: Int64, outcome: DisclosureOutcome, detail: String?, at time: Date) throws {
-        try state.withLock { s throws(StoreError) in
-            guard let job = s.jobs.removeValue(forKey: jobID) else { throw StoreError(.notFound, "no job \(jobID)") }
-            s.disclosures[job.disclosureID]?.outcome = outcome
-            s.disclosures[job.disclosureID]?.detail = detail
-        }
+        try state.withLock { s throws(StoreError) in try s.finish(jobID: jobID, outcome: outcome, detail: detail) }
     }
 
     public func retry(jobID: Int64, after: Date, error: String) throws {
@@ -224,13 +250,7 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
     // MARK: Outbox
 
     public func enqueue(_ message: MailMessage) throws {
-        state.withLock { s in
-            guard s.mailIDs[message.messageID] == nil else { return }
-            let id = s.nextMailID
-            s.nextMailID += 1
-            s.mailIDs[message.messageID] = id
-            s.mail[id] = Mail(message: message, dueAt: message.date, leasedUntil: nil, attempts: 0)
-        }
+        state.withLock { $0.enqueue(message) }
     }
 
     public func claimMail(limit: Int, lease: Duration, now: Date) throws -> [OutboxEntry] {
@@ -251,11 +271,7 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
     }
 
     public func markSent(id: Int64, at time: Date) throws {
-        try state.withLock { s throws(StoreError) in
-            guard s.mail[id] != nil else { throw StoreError(.notFound, "no outbox entry \(id)") }
-            s.mail[id]?.sentAt = time
-            s.mail[id]?.leasedUntil = nil
-        }
+        try state.withLock { s throws(StoreError) in try s.markSent(id: id, at: time) }
     }
 
     public func markFailed(id: Int64, retryAt: Date, error: String) throws {
@@ -276,6 +292,46 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
     public func outboxMessages() -> [(message: MailMessage, sent: Bool, attempts: Int)] {
         state.withLock { s in
             s.mail.sorted { $0.key < $1.key }.map { ($0.value.message, $0.value.sentAt != nil, $0.value.attempts) }
+        }
+    }
+}
+
+extension InMemoryStorage {
+    // MARK: PipelineBatchStore (each item atomic: checked before anything of it is stored)
+
+    public func revoke(_ requests: [RevocationRequest], at time: Date) throws -> [Result<RevocationResult, StoreError>] {
+        state.withLock { s in
+            requests.map { .success(s.revoke(identity: $0.identity, byDisclosure: $0.disclosureID, at: time)) }
+        }
+    }
+
+    public func complete(_ completions: [JobCompletion]) throws -> [StoreError?] {
+        state.withLock { s in
+            completions.map { completion -> StoreError? in
+                guard s.jobs[completion.jobID] != nil else { return StoreError(.notFound, "no job \(completion.jobID)") }
+                for event in completion.events { s.record(event) }
+                if let mail = completion.mail { s.enqueue(mail) }
+                do throws(StoreError) {
+                    try s.finish(jobID: completion.jobID, outcome: completion.outcome, detail: completion.detail)
+                } catch {
+                    return error
+                }
+                return nil
+            }
+        }
+    }
+
+    public func markSent(_ deliveries: [MailDelivery]) throws -> [StoreError?] {
+        state.withLock { s in
+            deliveries.map { delivery -> StoreError? in
+                do throws(StoreError) {
+                    try s.markSent(id: delivery.id, at: delivery.sentAt)
+                } catch {
+                    return error
+                }
+                if let event = delivery.event { s.record(event) }
+                return nil
+            }
         }
     }
 }
