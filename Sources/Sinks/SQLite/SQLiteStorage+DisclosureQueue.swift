@@ -54,13 +54,17 @@ extension SQLiteStorage: DisclosureQueue {
     /// Removes the job and records the outcome, atomically. A job that is gone (another worker whose lease
     /// lapsed finished it first) is `.notFound`, and the disclosure keeps the first outcome.
     public func finish(jobID: Int64, outcome: DisclosureOutcome, detail: String?, at time: Date) throws(StoreError) {
-        try write { connection in
-            guard try connection.run("DELETE FROM jobs WHERE id = ?", .integer(jobID)) == 1 else {
-                throw StoreError(.notFound, "no job \(jobID)")
-            }
-            try connection.run("UPDATE disclosures SET outcome = ?, detail = ?, finished_at = ? WHERE id = ?",
-                               .text(outcome.rawValue), .optional(detail), .time(time), .integer(jobID))
+        try write { try Self.finish(jobID: jobID, outcome: outcome, detail: detail, at: time, on: $0) }
+    }
+
+    /// `finish`'s statements, inside the caller's transaction.
+    static func finish(jobID: Int64, outcome: DisclosureOutcome, detail: String?, at time: Date,
+                       on connection: SQLiteConnection) throws {
+        guard try connection.run("DELETE FROM jobs WHERE id = ?", .integer(jobID)) == 1 else {
+            throw StoreError(.notFound, "no job \(jobID)")
         }
+        try connection.run("UPDATE disclosures SET outcome = ?, detail = ?, finished_at = ? WHERE id = ?",
+                           .text(outcome.rawValue), .optional(detail), .time(time), .integer(jobID))
     }
 
     /// A job that is gone (finished meanwhile) is `.notFound`.

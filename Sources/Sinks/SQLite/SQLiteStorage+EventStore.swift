@@ -5,11 +5,14 @@ extension SQLiteStorage: EventStore {
     /// Idempotent per `idempotencyKey` (`ON CONFLICT DO NOTHING`); events without a key are always stored.
     public func record(_ event: SecurityEvent) throws(StoreError) {
         let data = try JSONText.encode(event.data)
-        try write { connection in
-            try connection.run("""
-                INSERT INTO events (tag, user_name, time, data, idempotency_key) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                """, .text(event.tag), .text(event.user), .time(event.time), .text(data), .optional(event.idempotencyKey))
-        }
+        try write { try Self.insert(event, data: data, on: $0) }
+    }
+
+    /// `record`'s statement, inside the caller's transaction; `data` is the event's data as `JSONText`.
+    static func insert(_ event: SecurityEvent, data: String, on connection: SQLiteConnection) throws {
+        try connection.run("""
+            INSERT INTO events (tag, user_name, time, data, idempotency_key) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+            """, .text(event.tag), .text(event.user), .time(event.time), .text(data), .optional(event.idempotencyKey))
     }
 
     /// Oldest first (by time, then insertion order).

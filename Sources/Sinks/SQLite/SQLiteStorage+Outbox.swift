@@ -5,13 +5,16 @@ extension SQLiteStorage: Outbox {
     /// Idempotent per message id (`ON CONFLICT DO NOTHING`). Due at once: `run_after` is the message's date.
     public func enqueue(_ message: MailMessage) throws(StoreError) {
         let recipients = try JSONText.encode(message.to)
-        try write { connection in
-            try connection.run("""
-                INSERT INTO outbox (message_id, user_name, sender, recipients, subject, body, created_at, run_after, attempts)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING
-                """, .text(message.messageID), .text(message.user), .text(message.from), .text(recipients),
-                .text(message.subject), .text(message.body), .time(message.date), .time(message.date))
-        }
+        try write { try Self.insert(message, recipients: recipients, on: $0) }
+    }
+
+    /// `enqueue`'s statement, inside the caller's transaction; `recipients` is `message.to` as `JSONText`.
+    static func insert(_ message: MailMessage, recipients: String, on connection: SQLiteConnection) throws {
+        try connection.run("""
+            INSERT INTO outbox (message_id, user_name, sender, recipients, subject, body, created_at, run_after, attempts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING
+            """, .text(message.messageID), .text(message.user), .text(message.from), .text(recipients),
+            .text(message.subject), .text(message.body), .time(message.date), .time(message.date))
     }
 
     /// In one `BEGIN IMMEDIATE` transaction: unsent, due, unleased entries in id order, leased and counted.
@@ -41,11 +44,14 @@ extension SQLiteStorage: Outbox {
 
     /// Idempotent: marking a sent entry again changes nothing. An unknown id is `.notFound`.
     public func markSent(id: Int64, at time: Date) throws(StoreError) {
-        try write { connection in
-            let changed = try connection.run("UPDATE outbox SET sent_at = ?, lease_until = NULL WHERE id = ? AND sent_at IS NULL",
-                                             .time(time), .integer(id))
-            if changed == 0 { try Self.requireMail(id, on: connection) }
-        }
+        try write { try Self.markSent(id: id, at: time, on: $0) }
+    }
+
+    /// `markSent`'s statements, inside the caller's transaction.
+    static func markSent(id: Int64, at time: Date, on connection: SQLiteConnection) throws {
+        let changed = try connection.run("UPDATE outbox SET sent_at = ?, lease_until = NULL WHERE id = ? AND sent_at IS NULL",
+                                         .time(time), .integer(id))
+        if changed == 0 { try requireMail(id, on: connection) }
     }
 
     /// Due again at `retryAt`; a sent entry stays sent. An unknown id is `.notFound`.

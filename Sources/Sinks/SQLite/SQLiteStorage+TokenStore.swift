@@ -9,14 +9,18 @@ extension SQLiteStorage: TokenStore {
     /// One `BEGIN IMMEDIATE` transaction (shared with concurrent writers by group commit): revoke the token
     /// if it is live, then read it back to see who revoked it.
     public func revoke(identity: String, byDisclosure disclosureID: Int64, at time: Date) throws(StoreError) -> RevocationResult {
-        try write { connection in
-            try connection.run("""
-                UPDATE tokens SET revoked_at = ?, revoked_by_disclosure = ?
-                WHERE identity = ? AND revoked_at IS NULL
-                """, .time(time), .integer(disclosureID), .text(identity))
-            guard let token = try Self.token(identity: identity, on: connection) else { return .notFound }
-            return token.revokedByDisclosure == disclosureID ? .revoked(token) : .alreadyRevoked(token)
-        }
+        try write { try Self.revoke(identity: identity, byDisclosure: disclosureID, at: time, on: $0) }
+    }
+
+    /// `revoke`'s statements, inside the caller's transaction.
+    static func revoke(identity: String, byDisclosure disclosureID: Int64, at time: Date,
+                       on connection: SQLiteConnection) throws -> RevocationResult {
+        try connection.run("""
+            UPDATE tokens SET revoked_at = ?, revoked_by_disclosure = ?
+            WHERE identity = ? AND revoked_at IS NULL
+            """, .time(time), .integer(disclosureID), .text(identity))
+        guard let token = try token(identity: identity, on: connection) else { return .notFound }
+        return token.revokedByDisclosure == disclosureID ? .revoked(token) : .alreadyRevoked(token)
     }
 
     /// Creates the user when new (its first email primary), adds emails it does not have yet, and stores
