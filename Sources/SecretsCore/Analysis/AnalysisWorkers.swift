@@ -16,15 +16,21 @@ public struct WorkerSettings: Sendable, Equatable {
     /// Release every lease at `start()`: right for a single-process backend (a job leased by a crashed
     /// process is taken again at once), wrong for a database shared by several instances. Default false.
     public var releaseLeasesOnStart: Bool
+    /// How long a mail worker may hold sent mail before marking it sent (then all of it in one write):
+    /// a crash in that window sends those mails again, which a maildir absorbs (one file per Message-ID)
+    /// and SMTP cannot, so it is short. A mail slower to send than this is marked on its own. Default 10 ms.
+    public var markSentWithin: Duration
 
     public init(disclosureWorkers: Int = 2, mailWorkers: Int = 1, batchSize: Int = 32, pollInterval: Duration = .milliseconds(100),
-                stopTimeout: Duration = .seconds(10), releaseLeasesOnStart: Bool = false) {
+                stopTimeout: Duration = .seconds(10), releaseLeasesOnStart: Bool = false,
+                markSentWithin: Duration = .milliseconds(10)) {
         self.disclosureWorkers = disclosureWorkers
         self.mailWorkers = mailWorkers
         self.batchSize = batchSize
         self.pollInterval = pollInterval
         self.stopTimeout = stopTimeout
         self.releaseLeasesOnStart = releaseLeasesOnStart
+        self.markSentWithin = markSentWithin
     }
 }
 
@@ -127,16 +133,15 @@ public final class AnalysisWorkers: Sendable {
             analyzer.logger.error("claiming disclosure jobs failed", ["error": "\(error)"])
             return false
         }
-        var revoked = false
-        for (index, job) in jobs.enumerated() {
-            if disclosureSignal.isStopped {
-                putBack(jobs[index...])
-                break
-            }
-            if analyzer.process(job, now: now()) == .revoked { revoked = true }
+        guard !jobs.isEmpty else { return false }
+        // The claimed batch is the item this worker holds: processed as one (its writes share
+        // transactions), or put back whole when stopping before it started.
+        if disclosureSignal.isStopped {
+            putBack(jobs[...])
+            return true
         }
-        if revoked { mailSignal.wake() }
-        return !jobs.isEmpty
+        if analyzer.process(jobs, now: now()).contains(.revoked) { mailSignal.wake() }
+        return true
     }
 
     /// Jobs claimed but not started at shutdown: due again at once, for the next worker or instance.
@@ -157,11 +162,24 @@ public final class AnalysisWorkers: Sendable {
             analyzer.logger.error("claiming mail failed", ["error": "\(error)"])
             return false
         }
+        // Sent mail is marked sent in one write at the end of the batch, or as soon as the oldest
+        // unmarked one has waited `markSentWithin`.
+        var sent: [MailDelivery] = []
+        var oldest: ContinuousClock.Instant?
         for entry in entries {
             // A stopping mail worker leaves the rest leased: the lease lapses and they are sent later.
             if mailSignal.isStopped { break }
-            analyzer.deliver(entry, via: mailSink, now: now())
+            if let delivery = analyzer.send(entry, via: mailSink, now: now()) {
+                sent.append(delivery)
+                if oldest == nil { oldest = .now }
+            }
+            if let since = oldest, ContinuousClock.now - since >= settings.markSentWithin {
+                analyzer.recordSent(sent)
+                sent.removeAll(keepingCapacity: true)
+                oldest = nil
+            }
         }
+        analyzer.recordSent(sent)
         return !entries.isEmpty
     }
 }

@@ -6,9 +6,11 @@ import Synchronization
 ///
 /// - `accept` runs on the request path: classify every item, store every record in one transaction.
 /// - `labels` answers GitHub's feedback format for what `accept` stored.
-/// - `process` and `deliver` run on the workers (`AnalysisWorkers`): one job, one mail at a time, each
-///   safe to repeat after a crash or on another instance (revocation, events and the outbox are
-///   idempotent per disclosure and per message id).
+/// - `process` and `deliver` run on the workers (`AnalysisWorkers`): a claimed batch of jobs or mail,
+///   each item safe to repeat after a crash or on another instance (revocation, events and the outbox
+///   are idempotent per disclosure and per message id). When one backend plays every storage role and
+///   conforms to `PipelineBatchStore`, a batch's writes share transactions: two for a batch of jobs
+///   (revocations; then events, mail and outcomes) and one for a batch of mail marked sent.
 ///
 /// Thread-safe: every stored part is `Sendable` and the analyzer keeps only a cached per-install secret.
 public final class DisclosureAnalyzer: Sendable {
@@ -21,6 +23,8 @@ public final class DisclosureAnalyzer: Sendable {
     public let composer: LeakMailComposer
     /// This installation's secret for Message-IDs, read once from the `TokenStore`.
     private let messageIDSecret = Mutex<[UInt8]?>(nil)
+    /// The backend's batched writes, when it has them (`Storage.pipelineBatchStore`).
+    private let batch: (any PipelineBatchStore)?
 
     public init(storage: Storage, tokenTypes: TokenTypeRegistry, mail: MailSettings, metrics: Metrics = .none,
                 logger: Logger = .none, retry: RetryPolicy = RetryPolicy()) {
@@ -31,6 +35,7 @@ public final class DisclosureAnalyzer: Sendable {
         self.logger = logger
         self.retry = retry
         self.composer = LeakMailComposer(settings: mail)
+        self.batch = storage.pipelineBatchStore
     }
 
     // MARK: Intake
@@ -159,33 +164,108 @@ public final class DisclosureAnalyzer: Sendable {
     /// per disclosure and the mail per Message-ID, so a retried job carries on where it stopped.
     @discardableResult
     public func process(_ job: DisclosureJob, now: Date) -> DisclosureOutcome? {
-        let record = job.disclosure
-        guard let disclosureID = record.id, let identity = record.identity else {
-            return finish(job, .error, detail: "job without a disclosure id or identity", now: now)
-        }
-        let outcome: DisclosureOutcome
-        do {
-            switch try storage.tokens.revoke(identity: identity, byDisclosure: disclosureID, at: now) {
-            case .revoked(let token):
-                try storage.events.record(removedLeakEvent(token: token, record: record, disclosureID: disclosureID, now: now))
-                let messageID = try messageID(disclosureID: disclosureID)
-                if let message = composer.compose(token: token, disclosure: record, messageID: messageID, date: now) {
-                    try storage.outbox.enqueue(message)
-                } else {
-                    logger.warning("revoked token's owner has no email address", [
-                        "vendor": record.vendor, "disclosure": String(disclosureID), "token_id": token.id, "user": token.user,
-                    ])
-                }
-                outcome = .revoked
-            case .alreadyRevoked:
-                outcome = .duplicate
-            case .notFound:
-                outcome = .notFound
+        process([job], now: now)[0]
+    }
+
+    /// Processes claimed jobs as `process(_:now:)` does each one, answering their outcomes in order.
+    ///
+    /// With a `PipelineBatchStore` the batch takes two transactions: every revocation in one, then every
+    /// job's event, mail and outcome in another (each job atomic on its own). A crash between the two
+    /// leaves revoked tokens with unfinished jobs, which the next claim carries on as above.
+    @discardableResult
+    public func process(_ jobs: [DisclosureJob], now: Date) -> [DisclosureOutcome?] {
+        var outcomes: [DisclosureOutcome?] = Array(repeating: nil, count: jobs.count)
+        var revoking: [(index: Int, job: DisclosureJob, request: RevocationRequest)] = []
+        for (index, job) in jobs.enumerated() {
+            guard let disclosureID = job.disclosure.id, let identity = job.disclosure.identity else {
+                outcomes[index] = finish(job, .error, detail: "job without a disclosure id or identity", now: now)
+                continue
             }
+            revoking.append((index, job, RevocationRequest(identity: identity, disclosureID: disclosureID)))
+        }
+        guard let batch else {
+            for item in revoking { outcomes[item.index] = processAlone(item.job, item.request, now: now) }
+            return outcomes
+        }
+        guard !revoking.isEmpty else { return outcomes }
+
+        let revocations: [Result<RevocationResult, StoreError>]
+        do {
+            revocations = try batch.revoke(revoking.map(\.request), at: now)
+            guard revocations.count == revoking.count else {
+                throw StoreError(.permanent, "the store answered \(revocations.count) revocations for \(revoking.count)")
+            }
+        } catch {
+            for item in revoking { outcomes[item.index] = failed(item.job, error: error, now: now) }
+            return outcomes
+        }
+
+        var completing: [(index: Int, job: DisclosureJob, completion: JobCompletion)] = []
+        for (item, revocation) in zip(revoking, revocations) {
+            do {
+                let completion = try self.completion(of: item.job, revocation.get(), disclosureID: item.request.disclosureID, now: now)
+                completing.append((item.index, item.job, completion))
+            } catch {
+                outcomes[item.index] = failed(item.job, error: error, now: now)
+            }
+        }
+        guard !completing.isEmpty else { return outcomes }
+
+        let failures: [StoreError?]
+        do {
+            failures = try batch.complete(completing.map(\.completion))
+            guard failures.count == completing.count else {
+                throw StoreError(.permanent, "the store answered \(failures.count) completions for \(completing.count)")
+            }
+        } catch {
+            for item in completing { outcomes[item.index] = failed(item.job, error: error, now: now) }
+            return outcomes
+        }
+        for (item, failure) in zip(completing, failures) {
+            if let failure {
+                // A job that is gone was finished by another worker: nothing to retry.
+                outcomes[item.index] = failure.kind == .notFound
+                    ? notFinished(item.job, item.completion.outcome, error: failure)
+                    : failed(item.job, error: failure, now: now)
+            } else {
+                outcomes[item.index] = finished(item.job, item.completion.outcome)
+            }
+        }
+        return outcomes
+    }
+
+    /// One job through the one-at-a-time calls: revoke, record, enqueue, finish (each its own transaction).
+    private func processAlone(_ job: DisclosureJob, _ request: RevocationRequest, now: Date) -> DisclosureOutcome? {
+        let completion: JobCompletion
+        do {
+            let revocation = try storage.tokens.revoke(identity: request.identity, byDisclosure: request.disclosureID, at: now)
+            completion = try self.completion(of: job, revocation, disclosureID: request.disclosureID, now: now)
+            for event in completion.events { try storage.events.record(event) }
+            if let mail = completion.mail { try storage.outbox.enqueue(mail) }
         } catch {
             return failed(job, error: error, now: now)
         }
-        return finish(job, outcome, detail: nil, now: now)
+        return finish(job, completion.outcome, detail: nil, now: now)
+    }
+
+    /// What a revocation's answer means for its job: the outcome, and for `.revoked` the event and the mail.
+    private func completion(of job: DisclosureJob, _ revocation: RevocationResult, disclosureID: Int64, now: Date) throws -> JobCompletion {
+        let record = job.disclosure
+        switch revocation {
+        case .revoked(let token):
+            let event = removedLeakEvent(token: token, record: record, disclosureID: disclosureID, now: now)
+            let message = composer.compose(token: token, disclosure: record, messageID: try messageID(disclosureID: disclosureID), date: now)
+            if message == nil {
+                logger.warning("revoked token's owner has no email address", [
+                    "vendor": record.vendor, "disclosure": String(disclosureID), "token_id": token.id, "user": token.user,
+                ])
+            }
+            return JobCompletion(jobID: job.id, outcome: .revoked, time: now, events: [event], mail: message)
+        case .alreadyRevoked:
+            return JobCompletion(jobID: job.id, outcome: .duplicate, time: now)
+        case .notFound:
+            return JobCompletion(jobID: job.id, outcome: .notFound, time: now)
+        }
     }
 
     private func removedLeakEvent(token: IssuedToken, record: DisclosureRecord, disclosureID: Int64, now: Date) -> SecurityEvent {
@@ -238,15 +318,24 @@ public final class DisclosureAnalyzer: Sendable {
     }
 
     private func finish(_ job: DisclosureJob, _ outcome: DisclosureOutcome, detail: String?, now: Date) -> DisclosureOutcome? {
-        let vendor = job.disclosure.vendor
         do {
             try storage.queue.finish(jobID: job.id, outcome: outcome, detail: detail, at: now)
         } catch {
-            logger.error("finishing a job failed; it will be processed again", [
-                "vendor": vendor, "job": String(job.id), "outcome": outcome.rawValue, "error": "\(error)",
-            ])
-            return nil
+            return notFinished(job, outcome, error: error)
         }
+        return finished(job, outcome)
+    }
+
+    private func notFinished(_ job: DisclosureJob, _ outcome: DisclosureOutcome, error: any Error) -> DisclosureOutcome? {
+        logger.error("finishing a job failed; it will be processed again", [
+            "vendor": job.disclosure.vendor, "job": String(job.id), "outcome": outcome.rawValue, "error": "\(error)",
+        ])
+        return nil
+    }
+
+    /// Counts and logs a job the queue finished.
+    private func finished(_ job: DisclosureJob, _ outcome: DisclosureOutcome) -> DisclosureOutcome {
+        let vendor = job.disclosure.vendor
         metrics.increment("disclosures_outcome_total", ["vendor": vendor, "outcome": outcome.rawValue])
         if outcome == .revoked { metrics.increment("tokens_revoked_total", ["vendor": vendor]) }
         logger.info("disclosure processed", [
@@ -262,6 +351,18 @@ public final class DisclosureAnalyzer: Sendable {
     /// it back with backoff (mail is never dropped and has no attempt limit). Answers whether it was sent.
     @discardableResult
     public func deliver(_ entry: OutboxEntry, via sink: any MailSink, now: Date) -> Bool {
+        guard let delivery = send(entry, via: sink, now: now) else { return false }
+        recordSent([delivery])
+        return true
+    }
+
+    /// Hands one outbox entry to the sink. On success answers what `recordSent` must store (the entry is
+    /// not marked sent yet); on failure puts it back with backoff and answers nil.
+    ///
+    /// A worker may send several entries before recording them at once: until recorded, a crash sends
+    /// them again when their lease lapses, which an idempotent sink (a maildir) absorbs and a transport
+    /// that is not (SMTP) turns into duplicates, so keep that window short there.
+    public func send(_ entry: OutboxEntry, via sink: any MailSink, now: Date) -> MailDelivery? {
         let message = entry.message
         do {
             try sink.send(message)
@@ -278,25 +379,61 @@ public final class DisclosureAnalyzer: Sendable {
             logger.warning("sending mail failed, will retry", [
                 "message_id": message.messageID, "attempt": String(entry.attempts), "error": "\(error)",
             ])
-            return false
-        }
-        do {
-            try storage.outbox.markSent(id: entry.id, at: now)
-        } catch {
-            // The sink is idempotent per Message-ID, so sending again when the lease lapses is harmless.
-            logger.error("marking a mail sent failed", ["message_id": message.messageID, "error": "\(error)"])
+            return nil
         }
         metrics.increment("mails_sent_total")
-        do {
-            try storage.events.record(SecurityEvent(tag: SecurityEventTag.emailSent, user: message.user, time: now, data: [
+        logger.info("mail sent", ["message_id": message.messageID, "user": message.user])
+        return MailDelivery(id: entry.id, sentAt: now, event: SecurityEvent(
+            tag: SecurityEventTag.emailSent, user: message.user, time: now, data: [
                 "to": message.to.joined(separator: ", "),
                 "subject": message.subject,
                 "message_id": message.messageID,
             ], idempotencyKey: "mail:\(message.messageID)"))
-        } catch {
-            logger.error("recording the mail event failed", ["message_id": message.messageID, "error": "\(error)"])
+    }
+
+    /// Marks sent mail sent and records each one's `account:email:sent`: with a `PipelineBatchStore`, all
+    /// in one transaction (each mark with its event, atomically); otherwise `markSent` then `record` per
+    /// mail. A failure is logged: the lease lapses and the mail is sent again, which the sink's
+    /// idempotency per Message-ID absorbs.
+    public func recordSent(_ deliveries: [MailDelivery]) {
+        guard !deliveries.isEmpty else { return }
+        guard let batch else {
+            for delivery in deliveries { recordSentAlone(delivery) }
+            return
         }
-        logger.info("mail sent", ["message_id": message.messageID, "user": message.user])
-        return true
+        let failures: [StoreError?]
+        do {
+            failures = try batch.markSent(deliveries)
+            guard failures.count == deliveries.count else {
+                throw StoreError(.permanent, "the store answered \(failures.count) marks for \(deliveries.count)")
+            }
+        } catch {
+            for delivery in deliveries { markSentFailed(delivery, error: error) }
+            return
+        }
+        for (delivery, failure) in zip(deliveries, failures) {
+            if let failure { markSentFailed(delivery, error: failure) }
+        }
+    }
+
+    private func recordSentAlone(_ delivery: MailDelivery) {
+        do {
+            try storage.outbox.markSent(id: delivery.id, at: delivery.sentAt)
+        } catch {
+            markSentFailed(delivery, error: error)
+        }
+        guard let event = delivery.event else { return }
+        do {
+            try storage.events.record(event)
+        } catch {
+            logger.error("recording the mail event failed", ["message_id": event.data["message_id"] ?? "", "error": "\(error)"])
+        }
+    }
+
+    /// The sink is idempotent per Message-ID, so sending again when the lease lapses is harmless.
+    private func markSentFailed(_ delivery: MailDelivery, error: any Error) {
+        logger.error("marking a mail sent failed", [
+            "outbox": String(delivery.id), "message_id": delivery.event?.data["message_id"] ?? "", "error": "\(error)",
+        ])
     }
 }
