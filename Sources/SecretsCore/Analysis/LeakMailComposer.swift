@@ -24,54 +24,93 @@ public struct LeakMailComposer: Sendable {
         let vendor = Self.oneLine(disclosure.vendor)
         let url = Self.oneLine(disclosure.url)
         let description = Self.oneLine(token.description)
-        var lines: [String] = []
-        lines.append("Hello \(Self.oneLine(token.user)),")
-        lines.append("")
-        lines.append("One of your API tokens for \(site) was found in a public place, and \(vendor) reported it to us.")
-        lines.append("To protect your account we have revoked the token: it no longer works, and anything")
-        lines.append("still using it will now fail to authenticate.")
-        lines.append("")
-        lines.append("Which token")
-        lines.append("  Description: \(description.isEmpty ? "(none)" : description)")
-        lines.append("  Token ID:    \(Self.oneLine(token.id))")
-        lines.append("  Created:     \(Self.timestamp(token.createdAt))")
-        lines.append("  Revoked:     \(Self.timestamp(token.revokedAt ?? disclosure.receivedAt))")
-        lines.append("")
-        lines.append("How we know")
-        lines.append("  Reported by: \(vendor) (a secret-scanning service that checks public code)")
-        lines.append("  Found at:    \(url.isEmpty ? "(the report did not say where)" : url)")
+        var text = ""
+        text.reserveCapacity(1_800)
+        func line(_ piece: String) {
+            text += piece
+            text += "\n"
+        }
+        line("Hello \(Self.oneLine(token.user)),")
+        line("")
+        line("One of your API tokens for \(site) was found in a public place, and \(vendor) reported it to us.")
+        line("To protect your account we have revoked the token: it no longer works, and anything")
+        line("still using it will now fail to authenticate.")
+        line("")
+        line("Which token")
+        line("  Description: \(description.isEmpty ? "(none)" : description)")
+        line("  Token ID:    \(Self.oneLine(token.id))")
+        line("  Created:     \(Self.timestamp(token.createdAt))")
+        line("  Revoked:     \(Self.timestamp(token.revokedAt ?? disclosure.receivedAt))")
+        line("")
+        line("How we know")
+        line("  Reported by: \(vendor) (a secret-scanning service that checks public code)")
+        line("  Found at:    \(url.isEmpty ? "(the report did not say where)" : url)")
         if let source = disclosure.source.map(Self.oneLine), !source.isEmpty {
-            lines.append("  Source:      \(source)")
+            line("  Source:      \(source)")
         }
-        lines.append("  Reported on: \(Self.timestamp(disclosure.receivedAt))")
-        lines.append("")
-        lines.append("What you should do")
-        lines.append("  1. Create a new token to replace it, with the narrowest scope that works, and put it")
-        lines.append("     wherever the old one was used.")
-        lines.append("  2. Check where the token leaked (the address above) and remove it from there, including")
-        lines.append("     from the history of the repository or file; treat anything else kept next to it as")
-        lines.append("     exposed too.")
-        lines.append("  3. Review your account's recent activity and security history for anything you did not do.")
+        line("  Reported on: \(Self.timestamp(disclosure.receivedAt))")
+        line("")
+        line("What you should do")
+        line("  1. Create a new token to replace it, with the narrowest scope that works, and put it")
+        line("     wherever the old one was used.")
+        line("  2. Check where the token leaked (the address above) and remove it from there, including")
+        line("     from the history of the repository or file; treat anything else kept next to it as")
+        line("     exposed too.")
+        line("  3. Review your account's recent activity and security history for anything you did not do.")
         if let help = settings.helpURL.map(Self.oneLine), !help.isEmpty {
-            lines.append("")
-            lines.append("More help: \(help)")
+            line("")
+            line("More help: \(help)")
         }
-        lines.append("")
-        lines.append("You are receiving this because you own this token. This mail does not contain the token.")
-        lines.append("")
-        lines.append("-- ")
-        lines.append("\(site) security")
-        return lines.joined(separator: "\n") + "\n"
+        line("")
+        line("You are receiving this because you own this token. This mail does not contain the token.")
+        line("")
+        line("-- ")
+        line("\(site) security")
+        return text
     }
 
     /// Control characters (line breaks included) replaced by spaces, so reported text cannot add lines.
     static func oneLine(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map {
+        // Printable ASCII (nearly every description, URL and vendor) has nothing to replace.
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map {
             $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}" ? " " : $0
         }))
     }
 
+    /// `2026-12-04T20:17:09Z`: ISO 8601, UTC, whole seconds (rounded down).
     static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+        let seconds = date.timeIntervalSince1970.rounded(.down)
+        // gmtime's calendar is proleptic Gregorian, Foundation's is Julian before October 1582: the fast
+        // path covers the years 1600 to 9999, where they agree; anything else goes to Foundation.
+        guard seconds >= -11_676_096_000, seconds < 253_402_300_800 else {
+            return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+        }
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        var out = [UInt8]()
+        out.reserveCapacity(20)
+        func digits(_ value: Int32, _ count: Int) {
+            var divisor: Int32 = 1
+            for _ in 1..<count { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(parts.tm_year + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mon + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mday, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(parts.tm_hour, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(parts.tm_min, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(parts.tm_sec, 2)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
