@@ -63,7 +63,7 @@ func runDevCommand(_ words: [String]) throws -> Int32 {
       log:                        \((data as NSString).appendingPathComponent("tokenscan.log"))
 
     Paste the demo token into the page's Token field, build the report and send it; then:
-      tokenscan tokens list --config \((data as NSString).appendingPathComponent("tokenscan.json"))
+      \(CommandLine.arguments.first ?? "tokenscan") tokens list --config \((data as NSString).appendingPathComponent("tokenscan.json"))
 
     """)
     fflush(nil)
