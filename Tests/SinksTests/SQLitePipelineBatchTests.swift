@@ -155,6 +155,13 @@ struct SQLitePipelineBatchTests {
         #expect(try store.storage.outbox.pendingMailCount() == 0)
     }
 
+    @Test func theWriterKeepsSavepointJournalsInMemory() throws {
+        let folder = try TemporaryDirectory("batch")
+        let sqlite = try SQLiteStorage.open(path: SQLiteFixture.databasePath(in: folder))
+        // 2 = MEMORY: a batch's savepoints never create temporary files.
+        #expect(try sqlite.write { try $0.queryFirst("PRAGMA temp_store") { $0.int(0) } } == 2)
+    }
+
     @Test func aMixedOrWrappedStorageHasNoBatchStore() throws {
         let memory = InMemoryStorage()
         #expect(Storage.inMemory(memory).pipelineBatchStore != nil)

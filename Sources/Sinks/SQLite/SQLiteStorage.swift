@@ -79,6 +79,9 @@ public final class SQLiteStorage: Sendable {
         // Big enough that the indexes of a busy inbox stay in memory (re-reading them from the OS cost
         // ~40% of a 1,000-item accept); SQLite allocates it only as pages are used.
         try connection.execute("PRAGMA cache_size = \(writer ? -65536 : -16384)")
+        // The writer's savepoints (one per grouped caller, one per batched item) keep their statement
+        // journals in memory: on disk each was a temporary file created and deleted again and again.
+        if writer { try connection.execute("PRAGMA temp_store = MEMORY") }
         if !writer { try connection.execute("PRAGMA query_only = ON") }
     }
 
