@@ -1,6 +1,6 @@
 import Foundation
 import SecretsCore
-import Sinks
+@testable import Sinks
 import Synchronization
 import Testing
 
@@ -170,10 +170,27 @@ struct MailMaildirDurabilityTests {
         #expect(try MaildirMailSink(path: dir.path, durability: .process).durability == .process)
     }
 
-    @Test(arguments: MaildirMailSink.Durability.allCases)
-    func eachDurabilityDeliversOneFilePerMessageID(durability: MaildirMailSink.Durability) throws {
+    /// Every durability, with unnamed temporary files (where this file system has them) and named ones.
+    static let variants: [(MaildirMailSink.Durability, Bool)] = MaildirMailSink.Durability.allCases.flatMap { [($0, true), ($0, false)] }
+
+    static func sink(_ dir: TemporaryDirectory, _ durability: MaildirMailSink.Durability, unnamed: Bool) throws -> MaildirMailSink {
+        try MaildirMailSink(path: dir.path, durability: durability, unnamedFiles: unnamed ? nil : false)
+    }
+
+    @Test func unnamedTemporaryFilesAreUsedWhereTheFileSystemHasThem() throws {
         let dir = try TemporaryDirectory("maildir")
-        let sink = try MaildirMailSink(path: dir.path, durability: durability)
+        #if os(Linux)
+        // This machine's /tmp (ext4, /proc mounted) has them; the probe leaves nothing behind.
+        #expect(try MaildirMailSink(path: dir.path).usesUnnamedFiles)
+        #endif
+        #expect(try dir.files(in: "tmp").isEmpty)
+        #expect(try !Self.sink(dir, .process, unnamed: false).usesUnnamedFiles)
+    }
+
+    @Test(arguments: variants)
+    func eachDurabilityDeliversOneFilePerMessageID(durability: MaildirMailSink.Durability, unnamed: Bool) throws {
+        let dir = try TemporaryDirectory("maildir")
+        let sink = try Self.sink(dir, durability, unnamed: unnamed)
         try sink.send(MailMaildirTests.message(id: "one@tokenscan.test"))
         let name = MaildirMailSink.fileName(messageID: "one@tokenscan.test")
         #expect(try dir.files(in: "new") == [name])
@@ -186,15 +203,15 @@ struct MailMaildirDurabilityTests {
         #expect(FileManager.default.contents(atPath: "\(dir.path)/new/\(name)") == written)
 
         // A second sink on the same folder (another process after a crash) does not deliver it again.
-        try MaildirMailSink(path: dir.path, durability: durability).send(MailMaildirTests.message(id: "one@tokenscan.test"))
+        try Self.sink(dir, durability, unnamed: !unnamed).send(MailMaildirTests.message(id: "one@tokenscan.test"))
         #expect(try dir.files(in: "new") == [name])
         #expect(try dir.files(in: "tmp").isEmpty)
     }
 
-    @Test(arguments: MaildirMailSink.Durability.allCases)
-    func concurrentSendsLeaveOneFileEachDurability(durability: MaildirMailSink.Durability) throws {
+    @Test(arguments: variants)
+    func concurrentSendsLeaveOneFileEachDurability(durability: MaildirMailSink.Durability, unnamed: Bool) throws {
         let dir = try TemporaryDirectory("maildir")
-        let sink = try MaildirMailSink(path: dir.path, durability: durability)
+        let sink = try Self.sink(dir, durability, unnamed: unnamed)
         let failures = Mutex<[String]>([])
         for round in 0..<10 {
             DispatchQueue.concurrentPerform(iterations: 8) { _ in

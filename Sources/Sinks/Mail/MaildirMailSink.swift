@@ -11,7 +11,8 @@ import Synchronization
 /// there first: delivered). So a crash between writing a mail and marking it sent, a retry, or eight
 /// threads sending the same mail at once all leave exactly one file.
 ///
-/// Each file is written under a unique name in `tmp/` and linked into `new/`. What a returned `send`
+/// Each file is written in `tmp/`, unnamed (`O_TMPFILE`) where the file system allows it, else under a
+/// unique name, and linked into `new/`. What a returned `send`
 /// survives is the `durability`: with `.powerLoss` (the default) the file and the `new/` directory are
 /// `fsync`ed first, so the mail also survives an OS crash or power loss; with `.process` nothing is
 /// `fsync`ed and the mail survives the death of the process (it is in the page cache), like a SQLite
@@ -34,18 +35,29 @@ public final class MaildirMailSink: MailSink {
     public let durability: Durability
     /// Makes temporary names unique within this process (with the pid across processes).
     private let sequence = Atomic<UInt64>(0)
+    /// `tmp/` takes unnamed files (`O_TMPFILE`) and `/proc/self/fd` can link them: probed at start-up.
+    private let unnamedFiles: Bool
     /// The delivered names found in `cur/` at its last reading, reused while `cur/` is unchanged.
     private let curNames = Mutex<CurSnapshot?>(nil)
 
     /// Opens the maildir at `path`, creating it and its `tmp/`, `new/` and `cur/` folders (mode 0700) if needed.
     /// `durability` defaults to `.powerLoss`, the safe choice; pass `.process` to match a store that
     /// only promises to survive the process (`database_durability: process`).
-    public init(path: String, durability: Durability = .powerLoss) throws(MailError) {
+    public convenience init(path: String, durability: Durability = .powerLoss) throws(MailError) {
+        try self.init(path: path, durability: durability, unnamedFiles: nil)
+    }
+
+    /// `unnamedFiles`: nil to probe `tmp/`, false to use named temporary files only (tests of that path).
+    init(path: String, durability: Durability, unnamedFiles: Bool?) throws(MailError) {
         self.path = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
         self.durability = durability
         try Self.makeDirectory(self.path, intermediates: true)
         for sub in ["tmp", "new", "cur"] { try Self.makeDirectory("\(self.path)/\(sub)", intermediates: false) }
+        self.unnamedFiles = unnamedFiles ?? Self.probeUnnamedFiles(in: "\(self.path)/tmp")
     }
+
+    /// Whether mail is written as unnamed files (`O_TMPFILE`) before being linked into `new/`.
+    var usesUnnamedFiles: Bool { unnamedFiles }
 
     /// The file name a message with this id is delivered under in `new/`.
     public static func fileName(messageID: String) -> String {
@@ -56,18 +68,75 @@ public final class MaildirMailSink: MailSink {
         let name = Self.fileName(messageID: message.messageID)
         if try isDelivered(name) { return }
         let bytes = try RFC5322Message(message).bytes
+        let final = "\(path)/new/\(name)"
+        let linked = unnamedFiles ? try linkUnnamed(bytes, to: final) : try linkNamed(bytes, name: name, to: final)
+        // Not linked: a concurrent send of the same message delivered it first.
+        if linked && durability == .powerLoss { try syncDirectory("\(path)/new") }
+    }
 
+    /// Writes `bytes` to an unnamed file in `tmp/` and links it to `final`; false when `final` exists.
+    ///
+    /// No name in `tmp/` means no `unlink` afterwards, no lock on `tmp/` shared by concurrent senders, and
+    /// nothing left behind by a crash: an unnamed file that was never linked vanishes with its descriptor.
+    private func linkUnnamed(_ bytes: [UInt8], to final: String) throws(MailError) -> Bool {
+        let what = "\(path)/tmp (unnamed)"
+        let fd = open("\(path)/tmp", Self.unnamedFileFlags, 0o600)
+        guard fd >= 0 else { throw Self.failure("open \(what)", Glibc.errno) }
+        var closed = false
+        defer { if !closed { close(fd) } }
+        try Self.writeAll(bytes, to: fd, what: what)
+        if durability == .powerLoss && fsync(fd) != 0 { throw Self.failure("fsync \(what)", Glibc.errno) }
+        if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, final, AT_SYMLINK_FOLLOW) != 0 {
+            let code = Glibc.errno
+            if code == EEXIST { return false }
+            throw Self.failure("link \(what) -> \(final)", code)
+        }
+        closed = true
+        if close(fd) != 0 {
+            // A file system that reports a write error only now: take the file back, the outbox retries.
+            let code = Glibc.errno
+            unlink(final)
+            throw Self.failure("close \(final)", code)
+        }
+        return true
+    }
+
+    /// Writes `bytes` to a uniquely named file in `tmp/`, links it to `final` and removes the temporary
+    /// name; false when `final` exists.
+    private func linkNamed(_ bytes: [UInt8], name: String, to final: String) throws(MailError) -> Bool {
         let unique = sequence.add(1, ordering: .relaxed).newValue
         let temporary = "\(path)/tmp/\(name).\(getpid()).\(unique).\(Hex.encode(SecureRandom.bytes(4)))"
-        let final = "\(path)/new/\(name)"
         try write(bytes, to: temporary, sync: durability == .powerLoss)
         defer { unlink(temporary) }
         if link(temporary, final) != 0 {
             let code = Glibc.errno
-            if code == EEXIST { return } // Delivered by a concurrent send of the same message.
+            if code == EEXIST { return false }
             throw Self.failure("link \(temporary) -> \(final)", code)
         }
-        if durability == .powerLoss { try syncDirectory("\(path)/new") }
+        return true
+    }
+
+    /// Linux's `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`), which Swift's Glibc module does not import;
+    /// the same value on x86-64 and arm64. Zero elsewhere: named temporary files only.
+    private static let unnamedFileFlags: Int32 = {
+        #if os(Linux) && (arch(x86_64) || arch(arm64))
+        return 0o20_200_000 | O_WRONLY | O_CLOEXEC
+        #else
+        return 0
+        #endif
+    }()
+
+    /// True when `directory` takes an unnamed file and `/proc/self/fd` links it (a kernel and file system
+    /// with `O_TMPFILE`, `/proc` mounted): one file is made, linked and removed to find out.
+    private static func probeUnnamedFiles(in directory: String) -> Bool {
+        guard unnamedFileFlags != 0 else { return false }
+        let fd = open(directory, unnamedFileFlags, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let probe = "\(directory)/.probe.\(getpid()).\(Hex.encode(SecureRandom.bytes(8)))"
+        guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, probe, AT_SYMLINK_FOLLOW) == 0 else { return false }
+        unlink(probe)
+        return true
     }
 
     /// True when a file for this name is in `new/`, or in `cur/` under any mail client's flags suffix.
@@ -130,20 +199,28 @@ public final class MaildirMailSink: MailSink {
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Self.failure("open \(file)", Glibc.errno) }
         var failure: MailError?
-        var written = 0
-        while written < bytes.count && failure == nil {
-            let result = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if result >= 0 {
-                written += result
-            } else if Glibc.errno != EINTR {
-                failure = Self.failure("write \(file)", Glibc.errno)
-            }
+        do {
+            try Self.writeAll(bytes, to: fd, what: file)
+        } catch {
+            failure = error
         }
         if sync && failure == nil && fsync(fd) != 0 { failure = Self.failure("fsync \(file)", Glibc.errno) }
         if close(fd) != 0 && failure == nil { failure = Self.failure("close \(file)", Glibc.errno) }
         if let failure {
             unlink(file)
             throw failure
+        }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32, what: String) throws(MailError) {
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if result >= 0 {
+                written += result
+            } else if Glibc.errno != EINTR {
+                throw failure("write \(what)", Glibc.errno)
+            }
         }
     }
 
