@@ -1,4 +1,5 @@
 import SecretsCore
+import Synchronization
 
 /// One HTTP request, fully read (the body within the server's limit).
 public struct HTTPRequest: Sendable {
@@ -62,10 +63,41 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-/// Answers requests. Called on the HTTP server's pool threads, synchronously: implementations are
-/// thread-safe and must not block on Swift concurrency.
+/// Answers requests. Called on the HTTP server's pool threads: implementations are thread-safe and must
+/// not block on Swift concurrency.
+///
+/// The server calls `respond(to:reply:)`. A responder that can answer at once needs only
+/// `respond(to:)` (the default `respond(to:reply:)` sends its answer). One that waits on something else
+/// (a write that commits with other requests' writes, say) implements `respond(to:reply:)`, returns,
+/// and sends the answer later from any thread: meanwhile the connection is parked, holding no thread.
 public protocol HTTPResponder: Sendable {
     func respond(to request: HTTPRequest) -> HTTPResponse
+    /// Answers by calling `reply.send` exactly once, from any thread, before or after returning.
+    func respond(to request: HTTPRequest, reply: HTTPReply)
+}
+
+extension HTTPResponder {
+    public func respond(to request: HTTPRequest, reply: HTTPReply) {
+        reply.send(respond(to: request))
+    }
+}
+
+/// Where a responder sends its one answer to a request. Only the first `send` counts; later ones are
+/// ignored (and answer `false`).
+public final class HTTPReply: Sendable {
+    private let sent = Atomic<Bool>(false)
+    private let deliver: @Sendable (HTTPResponse) -> Void
+
+    public init(_ deliver: @escaping @Sendable (HTTPResponse) -> Void) {
+        self.deliver = deliver
+    }
+
+    @discardableResult
+    public func send(_ response: HTTPResponse) -> Bool {
+        guard !sent.exchange(true, ordering: .acquiringAndReleasing) else { return false }
+        deliver(response)
+        return true
+    }
 }
 
 extension String {

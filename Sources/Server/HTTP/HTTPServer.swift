@@ -6,9 +6,10 @@ import Synchronization
 /// The HTTP/1.1 server: libmicrohttpd's thread pool in front of one `HTTPResponder`.
 ///
 /// `start()` binds and starts the pool; each pool thread runs an event loop (`poll(2)`) over its share of
-/// the connections and calls the responder synchronously, once per request, with the whole body. A slow
-/// sender only costs a connection slot, never a thread; a slow responder holds its thread. Limits and
-/// what each yields: `HTTPServerConfiguration`, `docs/http-server.md`.
+/// the connections and calls the responder once per request, with the whole body. A slow sender only
+/// costs a connection slot, never a thread. A responder that answers at once holds its thread meanwhile;
+/// one that answers later (`HTTPResponder.respond(to:reply:)`) frees it: the connection is suspended
+/// until the reply comes. Limits and what each yields: `HTTPServerConfiguration`, `docs/http-server.md`.
 ///
 /// A server runs once: start, then stop (or let it go: `deinit` stops it at once). Never call `stop` from
 /// inside the responder: stopping joins the pool threads, the calling one included.
@@ -70,8 +71,9 @@ public final class HTTPServer: Sendable {
 
     /// Stops the server. First it stops accepting: the listen socket is closed at once, so new
     /// connections are refused. Then it waits up to `graceful` for the requests in flight to complete
-    /// (their responses carry `Connection: close`), and finally closes every connection and joins the
-    /// pool threads — which waits for a responder call that is still running, however long it takes.
+    /// (their responses carry `Connection: close`); requests still waiting for a deferred answer then
+    /// get `503` with `Retry-After` (a later answer is dropped). Finally it closes every connection and
+    /// joins the pool threads — which waits for a responder call that is still running, however long it takes.
     ///
     /// Returns `true` when no request was in flight at the end of the wait. Calling it again, or before
     /// `start()`, does nothing and returns `true`.
@@ -97,6 +99,12 @@ public final class HTTPServer: Sendable {
         if !drained {
             shared.logger.warning("http server stopping with requests in flight",
                                   ["in_flight": String(shared.inFlight.load(ordering: .acquiring))])
+            // Requests still waiting for their answer get a 503 (libmicrohttpd's stop would just close them).
+            shared.resumeAllForStop()
+            let answered = clock.now.advanced(by: .seconds(1))
+            while shared.inFlight.load(ordering: .acquiring) > 0, clock.now < answered {
+                usleep(5_000)
+            }
         }
         daemon.stop()
         shared.logger.info("http server stopped", ["port": String(boundPort ?? 0)])
@@ -129,7 +137,7 @@ final class MHDDaemon: @unchecked Sendable {
         // misses a close that arrived with the last bytes, so a client that leaves mid-request would hold
         // its slot (and count in flight) until the timeout. poll is level-triggered and as fast here.
         var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_POLL.rawValue | MHD_USE_ITC.rawValue
-            | MHD_USE_ERROR_LOG.rawValue
+            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_ERROR_LOG.rawValue
         if address.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
 
         let cls = Unmanaged.passUnretained(shared).toOpaque()
@@ -176,9 +184,11 @@ final class MHDDaemon: @unchecked Sendable {
         }
     }
 
-    /// Closes every connection and joins the pool threads; then closes the quiesced listen socket.
+    /// Resumes every connection still waiting for its answer (libmicrohttpd must find none suspended),
+    /// closes every connection and joins the pool threads; then closes the quiesced listen socket.
     func stop() {
         guard let handle else { return }
+        shared.resumeAllForStop()
         MHD_stop_daemon(handle)
         self.handle = nil
         if quiescedSocket >= 0 {

@@ -14,7 +14,8 @@ import Synchronization
 //      without reading the body;
 //   3. the access handler once per body chunk (`*upload_data_size > 0`): accumulates or discards;
 //   4. the access handler when the body is complete (`*upload_data_size == 0` again): calls the responder
-//      exactly once and queues its answer;
+//      exactly once and queues its answer, or, when the answer is not in yet, suspends the connection;
+//      the reply resumes it and libmicrohttpd calls the access handler again, which queues the answer;
 //   5. the completed callback, always, whatever happened (answered, timed out, client gone, daemon stopped):
 //      releases the state, uncounts the request.
 
@@ -32,6 +33,9 @@ final class DaemonShared: Sendable {
     let draining = Atomic<Bool>(false)
     /// libmicrohttpd's messages while the daemon starts (they explain a failure); `nil` once started.
     let startupMessages = Mutex<[String]?>(nil)
+    /// Requests whose connection is suspended until their answer comes; `open` turns false when the
+    /// daemon stops, and from then on only `resumeAllForStop` resumes.
+    let parked = Mutex<ParkedRequests>(ParkedRequests())
     #if DEBUG
     /// `RequestState` objects alive (tests check that every one is freed, exactly once).
     let liveStates = Atomic<Int>(0)
@@ -54,6 +58,8 @@ final class RequestState {
         case receiving
         /// The body passed the limit: the rest is discarded and the answer will be 413.
         case discarding
+        /// The responder has the request; its answer is awaited (the connection may be suspended).
+        case responding(DeferredAnswer)
         /// An answer is queued.
         case answered
     }
@@ -168,10 +174,16 @@ struct RequestHandling {
                 uploadDataSize.pointee = 0
                 return accept(UnsafeRawBufferPointer(start: uploadData, count: uploadData == nil ? 0 : count))
             }
-            if state.phase == .discarding {
+            if case .discarding = state.phase {
                 return queue(.error(413, "request body is larger than \(shared.maxBodyBytes) bytes"))
             }
             return answer()
+
+        case .responding(let deferred):
+            // Called again after a resume: the answer is in, or the server is stopping.
+            uploadDataSize.pointee = 0
+            return queue(deferred.takeAfterResume()
+                ?? .error(503, "the server is stopping; retry later", headers: ["Retry-After": "5"]))
 
         case .answered:
             // libmicrohttpd does not call again once an answer is queued; consume anything regardless.
@@ -182,7 +194,7 @@ struct RequestHandling {
 
     /// Takes one chunk of body.
     private func accept(_ chunk: UnsafeRawBufferPointer) -> MHD_Result {
-        if state.phase == .receiving {
+        if case .receiving = state.phase {
             if chunk.count <= shared.maxBodyBytes - state.body.count {
                 state.body.append(contentsOf: chunk)
                 return .YES
@@ -200,13 +212,21 @@ struct RequestHandling {
         return .YES
     }
 
-    /// The whole request is in: the responder answers it.
+    /// The whole request is in: the responder answers it, now or (the connection suspended) later.
     private func answer() -> MHD_Result {
         let target = state.target ?? ""
         let (path, query) = splitTarget(target)
         let request = HTTPRequest(method: state.method, path: path, query: query, headers: state.headers, body: state.body)
         state.body = []
-        return queue(shared.responder.respond(to: request))
+        let deferred = DeferredAnswer(connection: connection, shared: shared)
+        state.phase = .responding(deferred)
+        shared.responder.respond(to: request, reply: HTTPReply { deferred.deliver($0) })
+        switch deferred.takeOrSuspend() {
+        case .answer(let response): return queue(response)
+        case .suspended: return .YES
+        case .stopping:
+            return queue(.error(503, "the server is stopping; retry later", headers: ["Retry-After": "5"]))
+        }
     }
 
     /// Rejects what the server cannot frame or will not read: conflicting or unsupported framing (400)
@@ -332,5 +352,136 @@ extension String {
         while start < end, bytes[start] == 32 || bytes[start] == 9 { start += 1 }
         while end > start, bytes[end - 1] == 32 || bytes[end - 1] == 9 { end -= 1 }
         return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+}
+
+// MARK: - Answers that come later
+
+/// The requests parked (connection suspended) until their answer comes.
+struct ParkedRequests {
+    var open = true
+    var requests: [ObjectIdentifier: DeferredAnswer] = [:]
+}
+
+/// One request's answer, handed from the responder (any thread) to the connection's pool thread.
+///
+/// libmicrohttpd rules this follows: a connection is suspended only from the access handler; resumed
+/// exactly once per suspension, from any thread; and never after `MHD_stop_daemon` began, which must find
+/// no suspended connection. So every resume happens under this object's lock, and once the daemon's
+/// `parked.open` is false only `resumeAllForStop` resumes. Lock order: this object's, then `parked`.
+final class DeferredAnswer: @unchecked Sendable {
+    // @unchecked: `connection` is a C pointer used only under `stage`'s lock, and only while the daemon runs.
+    private enum Stage {
+        /// The responder has not answered; the pool thread has not looked yet.
+        case responding
+        /// The connection is suspended, waiting for the answer.
+        case suspended
+        /// The answer is in (and the connection resumed, if it was suspended).
+        case ready(HTTPResponse)
+        /// The answer is in, but the daemon was stopping: `resumeAllForStop` resumes the connection.
+        case readyNotResumed(HTTPResponse)
+        /// Handed to libmicrohttpd, or given up because the daemon stopped.
+        case done
+    }
+
+    enum Outcome {
+        case answer(HTTPResponse)
+        case suspended
+        case stopping
+    }
+
+    private let stage = Mutex<Stage>(.responding)
+    private let connection: OpaquePointer
+    private let shared: DaemonShared
+
+    init(connection: OpaquePointer, shared: DaemonShared) {
+        self.connection = connection
+        self.shared = shared
+    }
+
+    /// The reply: stores the answer; resumes the connection when it is waiting.
+    func deliver(_ response: HTTPResponse) {
+        stage.withLock { stage in
+            switch stage {
+            case .responding:
+                stage = .ready(response)
+            case .suspended:
+                let resumed = shared.parked.withLock { parked in
+                    guard parked.open else { return false }
+                    parked.requests[ObjectIdentifier(self)] = nil
+                    MHD_resume_connection(connection)
+                    return true
+                }
+                stage = resumed ? .ready(response) : .readyNotResumed(response)
+            case .ready, .readyNotResumed, .done:
+                break
+            }
+        }
+    }
+
+    /// On the pool thread, right after the responder returned: the answer when it is already in;
+    /// otherwise suspends the connection (`.suspended`), unless the daemon is stopping (`.stopping`).
+    func takeOrSuspend() -> Outcome {
+        stage.withLock { stage in
+            if case .ready(let response) = stage {
+                stage = .done
+                return .answer(response)
+            }
+            let parked = shared.parked.withLock { parked in
+                guard parked.open else { return false }
+                parked.requests[ObjectIdentifier(self)] = self
+                return true
+            }
+            guard parked else {
+                stage = .done
+                return .stopping
+            }
+            MHD_suspend_connection(connection)
+            stage = .suspended
+            return .suspended
+        }
+    }
+
+    /// On the pool thread, after the connection was resumed: the answer, or nil when the daemon stopped first.
+    func takeAfterResume() -> HTTPResponse? {
+        stage.withLock { stage in
+            switch stage {
+            case .ready(let response), .readyNotResumed(let response):
+                stage = .done
+                return response
+            case .responding, .suspended, .done:
+                stage = .done
+                return nil
+            }
+        }
+    }
+
+    /// Stopping: resumes the connection if it is still suspended (it is then answered 503, or with its
+    /// answer if that came meanwhile).
+    fileprivate func resumeForStop() {
+        stage.withLock { stage in
+            switch stage {
+            case .suspended:
+                stage = .done
+                MHD_resume_connection(connection)
+            case .readyNotResumed(let response):
+                stage = .ready(response)
+                MHD_resume_connection(connection)
+            case .responding, .ready, .done:
+                break
+            }
+        }
+    }
+}
+
+extension DaemonShared {
+    /// Before `MHD_stop_daemon`: closes the parking lot and resumes every connection still in it.
+    func resumeAllForStop() {
+        let waiting = parked.withLock { parked in
+            parked.open = false
+            defer { parked.requests = [:] }
+            return Array(parked.requests.values)
+        }
+        for request in waiting { request.resumeForStop() }
     }
 }
