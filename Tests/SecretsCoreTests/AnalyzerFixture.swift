@@ -122,19 +122,28 @@ final class FlakyTokenStore: TokenStore {
     }
 }
 
-/// A `DisclosureQueue` that counts `accept` calls and can fail the next `finish` (a crash between
-/// revoking and recording the outcome).
+/// A `DisclosureQueue` that counts `accept` calls, can make each take a while, and can fail the next
+/// `accept` (a database gone) or `finish` (a crash between revoking and recording the outcome).
 final class RecordingQueue: DisclosureQueue {
     let inner: any DisclosureQueue
-    private let state = Mutex<(acceptCalls: [Int], failFinishes: Int)>(([], 0))
+    private let state = Mutex<(acceptCalls: [Int], failFinishes: Int, failAccepts: Int, acceptDelay: Duration)>(([], 0, 0, .zero))
 
     init(_ inner: any DisclosureQueue) { self.inner = inner }
 
     var acceptCalls: [Int] { state.withLock { $0.acceptCalls } }
     func failNextFinish() { state.withLock { $0.failFinishes += 1 } }
+    func failNextAccept() { state.withLock { $0.failAccepts += 1 } }
+    func setAcceptDelay(_ delay: Duration) { state.withLock { $0.acceptDelay = delay } }
 
     func accept(_ records: [DisclosureRecord]) throws -> [DisclosureRecord] {
-        state.withLock { $0.acceptCalls.append(records.count) }
+        let (fail, delay) = state.withLock { s -> (Bool, Duration) in
+            s.acceptCalls.append(records.count)
+            guard s.failAccepts > 0 else { return (false, s.acceptDelay) }
+            s.failAccepts -= 1
+            return (true, s.acceptDelay)
+        }
+        if delay > .zero { Thread.sleep(forTimeInterval: delay / .seconds(1)) }
+        if fail { throw StoreError(.transient, "database unreachable") }
         return try inner.accept(records)
     }
     func claim(limit: Int, lease: Duration, now: Date) throws -> [DisclosureJob] { try inner.claim(limit: limit, lease: lease, now: now) }

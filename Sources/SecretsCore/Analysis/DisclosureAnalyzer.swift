@@ -47,28 +47,54 @@ public final class DisclosureAnalyzer: Sendable {
     /// holds the raw token. Throws only when the queue does (nothing is stored then): the caller answers
     /// the vendor with a retryable error.
     public func accept(vendor: String, disclosures: [Disclosure], at time: Date) throws -> [AcceptedDisclosure] {
-        var records: [DisclosureRecord] = []
-        var typeNames: [String?] = []
-        records.reserveCapacity(disclosures.count)
-        typeNames.reserveCapacity(disclosures.count)
+        try store([prepare(vendor: vendor, disclosures: disclosures, at: time)])[0]
+    }
+
+    /// `accept`'s first half, which needs no storage: the records a report becomes.
+    public func prepare(vendor: String, disclosures: [Disclosure], at time: Date) -> PreparedIntake {
+        var intake = PreparedIntake(vendor: vendor)
+        intake.records.reserveCapacity(disclosures.count)
+        intake.typeNames.reserveCapacity(disclosures.count)
         for item in disclosures {
             let (record, typeName) = classify(item, vendor: vendor, at: time)
-            records.append(record)
-            typeNames.append(typeName)
+            intake.records.append(record)
+            intake.typeNames.append(typeName)
         }
+        return intake
+    }
 
+    /// `accept`'s second half for several reports at once: every record of every intake in one
+    /// `DisclosureQueue.accept` transaction (all stored, or none and it throws). Answers each intake's
+    /// accepted disclosures, in order.
+    public func store(_ intakes: [PreparedIntake]) throws -> [[AcceptedDisclosure]] {
+        let records = intakes.count == 1 ? intakes[0].records : intakes.flatMap(\.records)
         let stored: [DisclosureRecord]
         do {
             stored = try storage.queue.accept(records)
         } catch {
-            metrics.increment("disclosures_accept_failed_total", ["vendor": vendor])
-            logger.error("storing disclosures failed", ["vendor": vendor, "count": String(records.count), "error": "\(error)"])
+            for intake in intakes {
+                metrics.increment("disclosures_accept_failed_total", ["vendor": intake.vendor])
+                logger.error("storing disclosures failed",
+                             ["vendor": intake.vendor, "count": String(intake.records.count), "error": "\(error)"])
+            }
             throw error
         }
         guard stored.count == records.count else {
             throw StoreError(.permanent, "the queue stored \(stored.count) records for \(records.count)")
         }
+        var results: [[AcceptedDisclosure]] = []
+        results.reserveCapacity(intakes.count)
+        var offset = 0
+        for intake in intakes {
+            let mine = stored[offset ..< offset + intake.records.count]
+            offset += intake.records.count
+            results.append(accepted(mine, typeNames: intake.typeNames, vendor: intake.vendor))
+        }
+        return results
+    }
 
+    /// Counts and logs one report's stored records; pairs each with the type it was classified as.
+    private func accepted(_ stored: ArraySlice<DisclosureRecord>, typeNames: [String?], vendor: String) -> [AcceptedDisclosure] {
         metrics.increment("disclosures_received_total", ["vendor": vendor], by: stored.count)
         var queued = 0
         var decided: [DisclosureOutcome: Int] = [:]
@@ -87,7 +113,9 @@ public final class DisclosureAnalyzer: Sendable {
         for (outcome, count) in decided.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             metrics.increment("disclosures_outcome_total", ["vendor": vendor, "outcome": outcome.rawValue], by: count)
         }
-        logger.info("disclosures accepted", ["vendor": vendor, "count": String(stored.count), "queued": String(queued)])
+        if logger.minimum <= .info {
+            logger.info("disclosures accepted", ["vendor": vendor, "count": String(stored.count), "queued": String(queued)])
+        }
         return zip(stored, typeNames).map { AcceptedDisclosure(record: $0, tokenType: $1) }
     }
 

@@ -11,6 +11,8 @@ public final class Application: Sendable {
     public let vendors: VendorSet
     public let analyzer: DisclosureAnalyzer
     public let workers: AnalysisWorkers
+    /// Joins concurrent reports' intake into shared transactions.
+    public let intake: IntakeBatcher
     public let prometheus: PrometheusMetrics
     public let metrics: Metrics
     public let logger: Logger
@@ -39,8 +41,8 @@ public final class Application: Sendable {
         workerSettings.releaseLeasesOnStart = Self.isSingleProcessDatabase(config)
         workers = AnalysisWorkers(analyzer: analyzer, mailSink: try Self.mailSink(config), settings: workerSettings)
         let health = HealthResponder(vendors: vendors, storage: storage, prometheus: prometheus)
-        let receiver = ReceiverResponder(vendors: vendors, analyzer: analyzer, workers: workers, health: health,
-                                         metrics: metrics, logger: logger)
+        intake = IntakeBatcher(analyzer: analyzer, onStored: { [workers] in workers.wake() })
+        let receiver = ReceiverResponder(vendors: vendors, intake: intake, health: health, metrics: metrics, logger: logger)
         server = HTTPServer(configuration: HTTPServerConfiguration(
             host: config.listen.host, port: config.listen.port, threadPoolSize: config.server.threads,
             connectionLimit: config.server.connectionLimit,
@@ -52,6 +54,7 @@ public final class Application: Sendable {
     /// Starts the workers, the key warmer and the HTTP server.
     public func start() throws {
         workers.start()
+        intake.start()
         keyWarmer.start()
         try server.start()
         logger.info("listening", ["address": "\(configuration.listen.host):\(server.boundPort ?? configuration.listen.port)",
@@ -63,6 +66,7 @@ public final class Application: Sendable {
     public func stop() {
         let grace = Duration.seconds(configuration.server.shutdownGraceSeconds)
         _ = server.stop(graceful: grace)
+        intake.stop()
         keyWarmer.stop()
         _ = workers.stop()
         logger.info("stopped", [:])

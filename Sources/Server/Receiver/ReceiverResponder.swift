@@ -1,10 +1,11 @@
 import Foundation
 import SecretsCore
+import Synchronization
 
 /// The receiver's HTTP contract (DESIGN.md "HTTP contract"): routing, verification, intake, answers.
 ///
-/// Runs on libmicrohttpd's pool threads, synchronously: verify (OpenSSL), parse, one database
-/// transaction, answer. Nothing a sender puts in a request yields a 500; no answer, log line or metric
+/// Runs on libmicrohttpd's pool threads: verify (OpenSSL), parse, hand the records to the intake batcher
+/// (which commits many reports' records in one transaction), answer once committed. Nothing a sender puts in a request yields a 500; no answer, log line or metric
 /// holds a raw token.
 public struct ReceiverResponder: HTTPResponder {
     static let detectPath = "/_/secrets/disclose-token"
@@ -15,57 +16,78 @@ public struct ReceiverResponder: HTTPResponder {
 
     let vendors: VendorSet
     let analyzer: DisclosureAnalyzer
-    let workers: AnalysisWorkers?
+    let intake: IntakeBatcher
     let health: HealthResponder
     let metrics: Metrics
     let logger: Logger
 
-    public init(vendors: VendorSet, analyzer: DisclosureAnalyzer, workers: AnalysisWorkers?, health: HealthResponder,
-                metrics: Metrics, logger: Logger) {
+    /// `intake` stores accepted reports (and, through its `onStored`, wakes the workers).
+    public init(vendors: VendorSet, intake: IntakeBatcher, health: HealthResponder, metrics: Metrics, logger: Logger) {
         self.vendors = vendors
-        self.analyzer = analyzer
-        self.workers = workers
+        self.analyzer = intake.analyzer
+        self.intake = intake
         self.health = health
         self.metrics = metrics
         self.logger = logger
     }
 
+    /// Answers on the calling thread (waiting for the intake commit).
     public func respond(to request: HTTPRequest) -> HTTPResponse {
+        let done = DispatchSemaphore(value: 0)
+        let answer = Mutex<HTTPResponse?>(nil)
+        respond(to: request, reply: HTTPReply { response in
+            answer.withLock { $0 = response }
+            done.signal()
+        })
+        done.wait()
+        return answer.withLock { $0! }
+    }
+
+    /// Answers a report once its items are stored: in `accepted` mode the request thread hands the
+    /// report to the intake batcher and returns; the answer goes out when the batch committed.
+    public func respond(to request: HTTPRequest, reply: HTTPReply) {
         let started = ContinuousClock.now
-        var vendorLabel = "none"
-        var items = 0
-        let response: HTTPResponse
         switch route(request.path) {
         case .health(let endpoint):
             guard request.method == "GET" || request.method == "HEAD" else {
-                return HTTPResponse.error(405, "method not allowed", headers: ["Allow": "GET, HEAD"])
+                reply.send(HTTPResponse.error(405, "method not allowed", headers: ["Allow": "GET, HEAD"]))
+                return
             }
-            return health.respond(endpoint)
+            reply.send(health.respond(endpoint))
         case .notFound:
-            response = .error(404, "not found")
+            finish(request, started: started, vendor: nil, (.error(404, "not found"), 0), reply: reply)
         case .disclose(let vendorID):
             if request.method != "POST" {
-                response = .error(405, "method not allowed; use POST", headers: ["Allow": "POST"])
+                finish(request, started: started, vendor: nil,
+                       (.error(405, "method not allowed; use POST", headers: ["Allow": "POST"]), 0), reply: reply)
             } else if let vendor = vendorID.map({ vendors.vendor(id: $0) }) ?? vendors.detect(headers: request.headers) {
-                vendorLabel = vendor.id
-                (response, items) = disclose(request, to: vendor)
-                metrics.observe("request_duration_seconds", ["vendor": vendor.id],
-                                value: (ContinuousClock.now - started) / .seconds(1))
+                disclose(request, to: vendor) { answer in
+                    finish(request, started: started, vendor: vendor.id, answer, reply: reply)
+                }
             } else {
-                response = .error(404, vendorID == nil
+                finish(request, started: started, vendor: nil, (.error(404, vendorID == nil
                     ? "no configured vendor's key-identifier and signature headers in the request"
-                    : "no such vendor")
+                    : "no such vendor"), 0), reply: reply)
             }
+        }
+    }
+
+    /// Observes, logs and sends one answer (with the number of items accepted).
+    private func finish(_ request: HTTPRequest, started: ContinuousClock.Instant, vendor: String?,
+                        _ answer: (HTTPResponse, Int), reply: HTTPReply) {
+        let (response, items) = answer
+        if let vendor {
+            metrics.observe("request_duration_seconds", ["vendor": vendor], value: (ContinuousClock.now - started) / .seconds(1))
         }
         if logger.minimum <= .info {
             let micros = (ContinuousClock.now - started) / .microseconds(1)
             logger.info("request", [
-                "method": String(request.method.prefix(16)), "path": String(request.path.prefix(128)), "vendor": vendorLabel,
+                "method": String(request.method.prefix(16)), "path": String(request.path.prefix(128)), "vendor": vendor ?? "none",
                 "status": String(response.status), "items": String(items), "bytes": String(request.body.count),
                 "ms": "\(Int(micros) / 1000).\(String(Int(micros) % 1000 / 10 + 100).dropFirst())",
             ])
         }
-        return response
+        reply.send(response)
     }
 
     enum Route {
@@ -88,17 +110,19 @@ public struct ReceiverResponder: HTTPResponder {
         return .disclose(vendorID: String(id))
     }
 
-    /// Verify, parse, accept durably, answer. Answers the response and the number of items accepted.
-    private func disclose(_ request: HTTPRequest, to vendor: any VendorVerifier) -> (HTTPResponse, Int) {
+    /// Verify, parse, accept durably, answer: calls `done` once with the response and the number of items
+    /// accepted, on this thread or (after the intake commit) on the intake writer's.
+    private func disclose(_ request: HTTPRequest, to vendor: any VendorVerifier,
+                          done: @escaping @Sendable ((HTTPResponse, Int)) -> Void) {
         metrics.increment("reports_received_total", ["vendor": vendor.id])
         switch vendor.verify(body: request.body, headers: request.headers) {
         case .failed(let failure):
             metrics.increment("verification_failures_total", ["vendor": vendor.id, "reason": failure.rawValue])
             logger.warning("verification failed", ["vendor": vendor.id, "reason": failure.rawValue])
             if failure == .keysUnavailable && !vendor.keyCache.status.hasKeys {
-                return (.error(503, "the vendor's public keys are unavailable; retry later", headers: ["Retry-After": "30"]), 0)
+                return done((.error(503, "the vendor's public keys are unavailable; retry later", headers: ["Retry-After": "30"]), 0))
             }
-            return (.json(400, Self.verificationFailedBody), 0)
+            return done((.json(400, Self.verificationFailedBody), 0))
         case .verified:
             metrics.increment("reports_verified_total", ["vendor": vendor.id])
         }
@@ -108,24 +132,35 @@ public struct ReceiverResponder: HTTPResponder {
             disclosures = try vendor.disclosures(from: request.body)
         } catch {
             metrics.increment("reports_rejected_total", ["vendor": vendor.id, "reason": error.reason])
-            return (error.reason == "too_many_items" ? .error(413, error.description) : .error(400, error.description), 0)
+            return done((error.reason == "too_many_items" ? .error(413, error.description) : .error(400, error.description), 0))
         }
-
-        let accepted: [AcceptedDisclosure]
-        do {
-            accepted = try analyzer.accept(vendor: vendor.id, disclosures: disclosures, at: Date())
-        } catch {
-            logger.error("intake failed", ["vendor": vendor.id, "error": "\(error)"])
-            return (.error(503, "the report could not be stored; retry later", headers: ["Retry-After": "5"]), 0)
-        }
-        workers?.wake()
+        let prepared = analyzer.prepare(vendor: vendor.id, disclosures: disclosures, at: Date())
 
         switch vendor.response {
         case .accepted:
-            return (HTTPResponse(status: 204), accepted.count)
+            intake.submit(prepared) { [logger] result in
+                switch result {
+                case .success(let accepted):
+                    done((HTTPResponse(status: 204), accepted.count))
+                case .failure(let error):
+                    done((Self.intakeFailed(error, vendor: vendor.id, logger: logger), 0))
+                }
+            }
         case .labels:
+            // The labels wait for the workers (up to the vendor's deadline): on this thread.
+            let accepted: [AcceptedDisclosure]
+            do {
+                accepted = try intake.accept(prepared)
+            } catch {
+                return done((Self.intakeFailed(error, vendor: vendor.id, logger: logger), 0))
+            }
             let labels = analyzer.labels(for: accepted, deadline: .now + vendor.labelsDeadline)
-            return (.json(200, analyzer.encodeLabels(labels)), accepted.count)
+            done((.json(200, analyzer.encodeLabels(labels)), accepted.count))
         }
+    }
+
+    private static func intakeFailed(_ error: any Error, vendor: String, logger: Logger) -> HTTPResponse {
+        logger.error("intake failed", ["vendor": vendor, "error": "\(error)"])
+        return .error(503, "the report could not be stored; retry later", headers: ["Retry-After": "5"])
     }
 }
