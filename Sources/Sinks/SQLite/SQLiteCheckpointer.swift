@@ -6,13 +6,17 @@ import Synchronization
 /// SQLite's automatic checkpoint runs inside whichever commit crosses the threshold and fsyncs the
 /// database file there: a report's answer waited for it. The writer turns it off
 /// (`wal_autocheckpoint = 0`) and this thread runs a PASSIVE checkpoint (it never blocks readers or the
-/// writer) every `interval`. The WAL restarts from its beginning once a checkpoint has copied every frame,
-/// so it stays small. A failed checkpoint is only retried at the next interval: the WAL keeps every
-/// committed transaction meanwhile, so nothing is at risk.
+/// writer) every `interval`. The WAL restarts from its beginning once a checkpoint has copied every frame
+/// and a writer begins. Under steady writes that moment never comes (each commit appends frames after
+/// the ones just copied), so the file would grow without end: when a checkpoint leaves more than
+/// `restartFrames` frames in the WAL, this calls `onLargeWAL`, and the writer restarts the WAL itself
+/// between two transactions (`WriteCombiner.requestWALRestart`). A failed checkpoint is only retried at
+/// the next interval: the WAL keeps every committed transaction meanwhile, so nothing is at risk.
 final class SQLiteCheckpointer: Sendable {
     private let stopped = StopFlag()
 
-    init(path: String, busyTimeout: Duration, interval: Duration = .milliseconds(250)) throws {
+    init(path: String, busyTimeout: Duration, interval: Duration = .milliseconds(250), restartFrames: Int = 4096,
+         onLargeWAL: @escaping @Sendable () -> Void) throws {
         let connection = try SQLiteConnection(path: path)
         let milliseconds = busyTimeout / .milliseconds(1)
         try connection.execute("PRAGMA busy_timeout = \(Int(min(milliseconds, Double(Int32.max))))")
@@ -25,7 +29,11 @@ final class SQLiteCheckpointer: Sendable {
                 waited += step
                 guard waited >= interval else { continue }
                 waited = .zero
-                box.connection.withLock { try? $0.execute("PRAGMA wal_checkpoint(PASSIVE)") }
+                // Answers (busy, frames in the WAL, frames copied).
+                let frames = box.connection.withLock { connection in
+                    try? connection.queryFirst("PRAGMA wal_checkpoint(PASSIVE)") { $0.int(1) }
+                }
+                if let frames, frames > restartFrames { onLargeWAL() }
             }
         }
         thread.name = "tokenscan-sqlite-checkpoint"

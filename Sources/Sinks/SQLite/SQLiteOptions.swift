@@ -17,10 +17,19 @@ public struct SQLiteOptions: Sendable {
     public var busyTimeout: Duration
     /// Connections kept for reads (WAL readers never block the writer, nor it them). Default 4; 1 to 64.
     public var readerCount: Int
+    /// WAL frames (pages) left after a background checkpoint beyond which the writer restarts the WAL
+    /// from its beginning between two transactions, so the file stays about this size under steady
+    /// writes (`SQLiteCheckpointer`). Default 4,096 (16 MB of 4 KB pages).
+    public var walRestartFrames: Int
+    /// How often the background checkpoint runs. Default 250 ms.
+    public var checkpointInterval: Duration
 
-    public init(durability: Durability = .process, busyTimeout: Duration = .milliseconds(5000), readerCount: Int = 4) {
+    public init(durability: Durability = .process, busyTimeout: Duration = .milliseconds(5000), readerCount: Int = 4,
+                walRestartFrames: Int = 4096, checkpointInterval: Duration = .milliseconds(250)) {
         self.durability = durability
         self.busyTimeout = busyTimeout
         self.readerCount = readerCount
+        self.walRestartFrames = walRestartFrames
+        self.checkpointInterval = checkpointInterval
     }
 }

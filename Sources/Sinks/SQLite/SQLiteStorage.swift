@@ -59,9 +59,12 @@ public final class SQLiteStorage: Sendable {
             }
             // Checkpoints run on their own thread, never inside a commit (see SQLiteCheckpointer).
             try writer.execute("PRAGMA wal_autocheckpoint = 0")
-            let checkpointer = try SQLiteCheckpointer(path: path, busyTimeout: options.busyTimeout)
-            return SQLiteStorage(path: path, options: options, writer: WriteCombiner(writer), readers: readers,
-                                 checkpointer: checkpointer)
+            let combiner = WriteCombiner(writer)
+            let checkpointer = try SQLiteCheckpointer(path: path, busyTimeout: options.busyTimeout,
+                                                      interval: options.checkpointInterval,
+                                                      restartFrames: max(1, options.walRestartFrames),
+                                                      onLargeWAL: { [combiner] in combiner.requestWALRestart() })
+            return SQLiteStorage(path: path, options: options, writer: combiner, readers: readers, checkpointer: checkpointer)
         } catch {
             throw StoreError(error)
         }
@@ -111,6 +114,9 @@ public final class SQLiteStorage: Sendable {
 
     /// Write transactions run so far; fewer than the writes made when group commit joined some.
     var writeTransactionCount: Int { writer.transactionCount }
+
+    /// WAL restarts the writer did because the WAL outgrew `walRestartFrames`.
+    var walRestartCount: Int { writer.walRestartCount }
 
     /// Runs `work` in a read transaction (one consistent snapshot) on a reader connection.
     func read<T: Sendable>(_ work: @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {

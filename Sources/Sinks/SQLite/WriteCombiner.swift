@@ -23,6 +23,8 @@ final class WriteCombiner: Sendable {
     private let writer: Mutex<SQLiteConnection>
     private let queue = Mutex<Queue>(Queue())
     private let transactions = Atomic<Int>(0)
+    private let restartWanted = Atomic<Bool>(false)
+    private let restarts = Atomic<Int>(0)
 
     private struct Queue {
         var pending: [PendingWrite] = []
@@ -67,7 +69,14 @@ final class WriteCombiner: Sendable {
             defer { queue.pending.removeAll(keepingCapacity: true) }
             return queue.pending
         }
-        writer.withLock { Self.commit(group, on: $0) }
+        let restart = restartWanted.exchange(false, ordering: .relaxed)
+        writer.withLock { connection in
+            Self.commit(group, on: connection)
+            // The group's callers have their answers; the next group waits for this.
+            if restart, (try? connection.execute("PRAGMA wal_checkpoint(RESTART)")) != nil {
+                restarts.add(1, ordering: .relaxed)
+            }
+        }
         transactions.add(1, ordering: .relaxed)
         let next = queue.withLock { queue in
             if queue.pending.isEmpty { queue.led = false }
@@ -75,6 +84,14 @@ final class WriteCombiner: Sendable {
         }
         next?.promote()
     }
+
+    /// Asks the next leader to restart the WAL after its commit: a RESTART checkpoint on this, the only
+    /// writer connection, copies the frames left, so the next transaction writes the WAL from its start.
+    /// Costs that group's callers nothing (they are answered first) and the next group one checkpoint.
+    func requestWALRestart() { restartWanted.store(true, ordering: .relaxed) }
+
+    /// WAL restarts done on request.
+    var walRestartCount: Int { restarts.load(ordering: .relaxed) }
 
     /// Transactions run so far (each holding one or more callers' writes).
     var transactionCount: Int { transactions.load(ordering: .relaxed) }
