@@ -28,6 +28,8 @@ import Testing
         ("[1, 2]", "must be a JSON object"),
         ("{not json", "not valid JSON"),
         ("{}", "vendors"),
+        ("{\"vendors\": [], \"workers\": {\"nice\": 20}}", "workers.nice"),
+        ("{\"vendors\": [], \"workers\": {\"nice\": -1}}", "workers.nice"),
     ]
 
     @Test(arguments: badFiles)

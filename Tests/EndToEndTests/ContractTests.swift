@@ -108,6 +108,8 @@ import Testing
         #expect(text.contains("tokenscan_reports_received_total{vendor=\"github\"}"))
         #expect(text.contains("tokenscan_request_duration_seconds_bucket{"))
         #expect(text.contains("tokenscan_key_cache_hits_total{vendor=\"github\"}"))
+        #expect(text.contains("# TYPE tokenscan_jobs_pending gauge\ntokenscan_jobs_pending "))
+        #expect(text.contains("# TYPE tokenscan_mail_pending gauge\ntokenscan_mail_pending "))
     }
 
     @Test func everyVerificationFailureLooksTheSame() throws {

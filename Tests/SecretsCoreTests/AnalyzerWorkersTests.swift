@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 @testable import SecretsCore
 
@@ -47,6 +48,32 @@ struct AnalyzerWorkersTests {
         #expect(workers.stop())
         #expect(ContinuousClock.now - stopping < .seconds(2))
         #expect(workers.stop())
+    }
+
+    @Test("the worker threads run at the configured nice value; the calling thread keeps its own", arguments: [0, 7])
+    func workersAreNiced(niceness: Int) throws {
+        let f = try AnalyzerFixture()
+        let before = Self.niceValues()
+        let workers = AnalysisWorkers(analyzer: f.analyzer, mailSink: f.sink,
+                                      settings: WorkerSettings(disclosureWorkers: 2, mailWorkers: 1, niceness: niceness))
+        workers.start()
+        defer { workers.stop() }
+        if niceness > 0 {
+            #expect(eventually(timeout: .seconds(5)) { Self.niceValues().filter { $0 == niceness }.count >= 3 })
+        }
+        #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == 0)
+        #expect(Self.niceValues().filter { $0 != 0 && $0 != niceness }.count == before.filter { $0 != 0 && $0 != niceness }.count)
+    }
+
+    /// The nice value of every thread of this process (field 19 of /proc/self/task/*/stat).
+    static func niceValues() -> [Int] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { task in
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 16 ? Int(fields[16]) : nil
+        }
     }
 
     @Test("many tokens across many workers: every job done exactly once")

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Synchronization
 
 /// How many workers run and how they poll.
@@ -20,10 +21,15 @@ public struct WorkerSettings: Sendable, Equatable {
     /// a crash in that window sends those mails again, which a maildir absorbs (one file per Message-ID)
     /// and SMTP cannot, so it is short. A mail slower to send than this is marked on its own. Default 10 ms.
     public var markSentWithin: Duration
+    /// The workers' nice value (0–19, Linux per-thread): with the default 10 the request threads, which a
+    /// vendor is waiting on, win the CPU when both want it; the workers get what is left (about a tenth
+    /// when the request path saturates the cores) and catch up on the durable queue when load drops.
+    /// 0 runs them at the request threads' priority. Default 10.
+    public var niceness: Int
 
     public init(disclosureWorkers: Int = 2, mailWorkers: Int = 1, batchSize: Int = 32, pollInterval: Duration = .milliseconds(100),
                 stopTimeout: Duration = .seconds(10), releaseLeasesOnStart: Bool = false,
-                markSentWithin: Duration = .milliseconds(10)) {
+                markSentWithin: Duration = .milliseconds(10), niceness: Int = 10) {
         self.disclosureWorkers = disclosureWorkers
         self.mailWorkers = mailWorkers
         self.batchSize = batchSize
@@ -31,6 +37,7 @@ public struct WorkerSettings: Sendable, Equatable {
         self.stopTimeout = stopTimeout
         self.releaseLeasesOnStart = releaseLeasesOnStart
         self.markSentWithin = markSentWithin
+        self.niceness = niceness
     }
 }
 
@@ -107,7 +114,12 @@ public final class AnalysisWorkers: Sendable {
     }
 
     private func spawn(name: String, _ body: @escaping @Sendable () -> Void) {
-        let thread = Thread { [running] in
+        let niceness = Int32(clamping: min(19, max(0, settings.niceness)))
+        let thread = Thread { [running, analyzer] in
+            // Linux keeps a nice value per thread; `who` 0 is the calling thread.
+            if niceness > 0, setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) != 0 {
+                analyzer.logger.warning("could not lower a worker thread's priority", ["errno": String(errno)])
+            }
             body()
             running.add(-1)
         }

@@ -84,6 +84,7 @@ extension Configuration {
             config.workers.pollInterval = .milliseconds(try workers.int("poll_interval_ms", default: 100, in: 1...60_000))
             config.workers.batchSize = try workers.int("batch_size", default: config.workers.batchSize, in: 1...10_000)
             config.retry.maxAttempts = try workers.int("max_attempts", default: config.retry.maxAttempts, in: 1...1_000)
+            config.workers.niceness = try workers.int("nice", default: config.workers.niceness, in: 0...19)
             try workers.finish()
         }
         if var metrics = try root.object("metrics") {

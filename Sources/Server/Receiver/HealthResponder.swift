@@ -21,7 +21,8 @@ public struct HealthResponder: Sendable {
         case .live:
             return .json(200, Array("{\"status\":\"ok\"}".utf8))
         case .metrics:
-            return .text(200, prometheus.render() + keyCacheExposition(), contentType: PrometheusMetrics.contentType)
+            return .text(200, prometheus.render() + keyCacheExposition() + backlogExposition(),
+                         contentType: PrometheusMetrics.contentType)
         case .ready:
             return readiness()
         }
@@ -56,6 +57,21 @@ public struct HealthResponder: Sendable {
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { Array($0) } ?? Array("{\"status\":\"not ready\"}".utf8)
         return .json(problems.isEmpty ? 200 : 503, body, headers: problems.isEmpty ? [:] : ["Retry-After": "5"])
+    }
+
+    /// The durable queues' lengths, read from the database at scrape time (left out when it does not answer).
+    private func backlogExposition() -> String {
+        let gauges: [(name: String, help: String, value: () throws -> Int)] = [
+            ("jobs_pending", "Accepted disclosures not processed yet.", { try storage.queue.pendingJobCount() }),
+            ("mail_pending", "Mails in the outbox not sent yet.", { try storage.outbox.pendingMailCount() }),
+        ]
+        var text = ""
+        for gauge in gauges {
+            guard let value = try? gauge.value() else { continue }
+            let name = prometheus.prefix + gauge.name
+            text += "# HELP \(name) \(gauge.help)\n# TYPE \(name) gauge\n\(name) \(value)\n"
+        }
+        return text
     }
 
     /// The key caches keep their own counters; /metrics shows them per vendor, in the exposition format.
