@@ -1,46 +1,40 @@
 import Dispatch
+import Foundation
 import SecretsCore
 import Synchronization
 
 /// The single writer connection, with group commit: concurrent callers' writes are joined into one
-/// `BEGIN IMMEDIATE` transaction by one of them, the leader, and each caller returns only after the
-/// commit that contains its writes.
+/// `BEGIN IMMEDIATE` transaction, and each caller returns only after the commit that contains its writes.
 ///
-/// How: a caller appends its work to the queue. When no leader is active it becomes the leader; otherwise
-/// it sleeps on its ticket. The leader takes everything queued (its own work and that of every caller
-/// that arrived meanwhile), runs each piece in its own `SAVEPOINT` inside one transaction, commits once,
-/// then wakes every caller of the group with its result. If more work queued up during the commit, it
-/// wakes the oldest waiting caller as the next leader and returns; otherwise leadership lapses. So
-/// followers never contend for a lock, each group costs one hand-over, and a lone caller commits at once,
-/// without any timer or extra thread.
+/// How: a caller appends its work to the queue and sleeps on its ticket. One thread of its own, the
+/// writer, takes everything queued (whatever arrived while it committed the previous group), runs each
+/// piece in its own `SAVEPOINT` inside one transaction, commits once, then wakes every caller of the group
+/// with its result. A caller's priority never matters: the workers run niced (`WorkerSettings.niceness`),
+/// and a niced thread holding the connection mid-transaction would make the request path wait behind it
+/// (the leader/follower scheme this replaced did exactly that under load).
 ///
 /// A piece that throws is rolled back to its savepoint alone and only its caller sees the error; a failed
 /// `BEGIN` or `COMMIT` fails the whole group, and nothing of it was stored. Under load this turns N
 /// commits (N WAL appends, N fsyncs with `synchronous=FULL`) into one. Work must not call `write` again
 /// (it would wait for itself) and should be short: the group waits for its slowest piece.
 final class WriteCombiner: Sendable {
-    /// Only the leader of the moment uses it; the `Mutex` is never contended, it makes that checkable.
-    private let writer: Mutex<SQLiteConnection>
-    private let queue = Mutex<Queue>(Queue())
-    private let transactions = Atomic<Int>(0)
-    private let restartWanted = Atomic<Bool>(false)
-    private let restarts = Atomic<Int>(0)
-
-    private struct Queue {
-        var pending: [PendingWrite] = []
-        /// A leader is running, or has been woken to run: newcomers wait.
-        var led = false
-    }
+    private let core: Core
 
     init(_ connection: consuming sending SQLiteConnection) {
-        writer = Mutex(connection)
+        core = Core(connection)
+        let thread = Thread { [core] in core.run() }
+        thread.name = "tokenscan-sqlite-writer"
+        thread.start()
     }
+
+    /// The writer thread finishes what is queued (nothing, since no caller is left) and ends.
+    deinit { core.stop() }
 
     /// Runs `work` on the writer connection inside a transaction; returns once that transaction committed.
     /// When it throws, nothing `work` did is stored.
     func write<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
         let ticket = Ticket<T>()
-        let entry = PendingWrite(
+        core.enqueue(PendingWrite(
             run: { connection in
                 do {
                     ticket.stage(try work(connection))
@@ -49,55 +43,95 @@ final class WriteCombiner: Sendable {
                     return StoreError(error)
                 }
             },
-            complete: { ticket.complete($0) },
-            promote: { ticket.wake() })
-        let leading = queue.withLock { queue in
-            queue.pending.append(entry)
-            defer { queue.led = true }
-            return !queue.led
-        }
-        // A follower wakes either with its result or as the next leader (its work still queued).
-        if leading || !ticket.waitForResult() {
-            lead()
-        }
+            complete: { ticket.complete($0) }))
+        ticket.wait()
         return try ticket.result()
     }
 
-    /// Commits everything queued as one group, then hands leadership on.
-    private func lead() {
-        let group = queue.withLock { queue in
-            defer { queue.pending.removeAll(keepingCapacity: true) }
-            return queue.pending
-        }
-        let restart = restartWanted.exchange(false, ordering: .relaxed)
-        writer.withLock { connection in
-            Self.commit(group, on: connection)
-            // The group's callers have their answers; the next group waits for this.
-            if restart, (try? connection.execute("PRAGMA wal_checkpoint(RESTART)")) != nil {
-                restarts.add(1, ordering: .relaxed)
-            }
-        }
-        transactions.add(1, ordering: .relaxed)
-        let next = queue.withLock { queue in
-            if queue.pending.isEmpty { queue.led = false }
-            return queue.pending.first
-        }
-        next?.promote()
-    }
-
-    /// Asks the next leader to restart the WAL after its commit: a RESTART checkpoint on this, the only
+    /// Asks the writer to restart the WAL after its next commit: a RESTART checkpoint on this, the only
     /// writer connection, copies the frames left, so the next transaction writes the WAL from its start.
     /// Costs that group's callers nothing (they are answered first) and the next group one checkpoint.
-    func requestWALRestart() { restartWanted.store(true, ordering: .relaxed) }
+    func requestWALRestart() { core.restartWanted.store(true, ordering: .relaxed) }
 
     /// WAL restarts done on request.
-    var walRestartCount: Int { restarts.load(ordering: .relaxed) }
+    var walRestartCount: Int { core.restarts.load(ordering: .relaxed) }
 
     /// Transactions run so far (each holding one or more callers' writes).
-    var transactionCount: Int { transactions.load(ordering: .relaxed) }
+    var transactionCount: Int { core.transactions.load(ordering: .relaxed) }
+}
 
+/// The queue and the connection, shared by the callers and the writer thread.
+private final class Core: Sendable {
+    /// Only the writer thread uses it; the `Mutex` is never contended, it makes that checkable.
+    private let writer: Mutex<SQLiteConnection>
+    private let queue = Mutex<Queue>(Queue())
+    /// Signalled when work arrives for a writer that said it would sleep.
+    private let wakeup = DispatchSemaphore(value: 0)
+    let transactions = Atomic<Int>(0)
+    let restartWanted = Atomic<Bool>(false)
+    let restarts = Atomic<Int>(0)
+
+    private struct Queue {
+        var pending: [PendingWrite] = []
+        var writerSleeping = false
+        var stopping = false
+    }
+
+    init(_ connection: consuming sending SQLiteConnection) {
+        writer = Mutex(connection)
+    }
+
+    func enqueue(_ entry: PendingWrite) {
+        let wake = queue.withLock { queue -> Bool in
+            queue.pending.append(entry)
+            defer { queue.writerSleeping = false }
+            return queue.writerSleeping
+        }
+        if wake { wakeup.signal() }
+    }
+
+    func stop() {
+        let wake = queue.withLock { queue -> Bool in
+            queue.stopping = true
+            defer { queue.writerSleeping = false }
+            return queue.writerSleeping
+        }
+        if wake { wakeup.signal() }
+    }
+
+    /// The writer thread: commits whatever queued, group after group; sleeps when there is nothing.
+    func run() {
+        while true {
+            let next = queue.withLock { queue -> [PendingWrite]? in
+                if queue.pending.isEmpty {
+                    if queue.stopping { return [] }
+                    queue.writerSleeping = true
+                    return nil
+                }
+                defer { queue.pending.removeAll(keepingCapacity: true) }
+                return queue.pending
+            }
+            guard let group = next else {
+                wakeup.wait()
+                continue
+            }
+            if group.isEmpty { return }
+            let restart = restartWanted.exchange(false, ordering: .relaxed)
+            transactions.add(1, ordering: .relaxed)  // before the callers wake: they may count
+            writer.withLock { connection in
+                WriteCombiner.commit(group, on: connection)
+                // The group's callers have their answers; the next group waits for this.
+                if restart, (try? connection.execute("PRAGMA wal_checkpoint(RESTART)")) != nil {
+                    restarts.add(1, ordering: .relaxed)
+                }
+            }
+        }
+    }
+}
+
+extension WriteCombiner {
     /// Runs a group in one transaction and completes every entry. Never throws: errors go to the callers.
-    private static func commit(_ group: [PendingWrite], on connection: SQLiteConnection) {
+    fileprivate static func commit(_ group: [PendingWrite], on connection: SQLiteConnection) {
         do {
             if connection.inTransaction { try connection.run("ROLLBACK") }  // a failed ROLLBACK left one open
             try connection.run("BEGIN IMMEDIATE")
@@ -141,11 +175,9 @@ private struct PendingWrite: Sendable {
     let run: @Sendable (SQLiteConnection) -> StoreError?
     /// Publishes the staged value (nil) or an error to the waiting caller, and wakes it.
     let complete: @Sendable (StoreError?) -> Void
-    /// Wakes the waiting caller, its work not done, to lead the next group.
-    let promote: @Sendable () -> Void
 }
 
-/// Where the leader leaves one caller's answer.
+/// Where the writer leaves one caller's answer.
 private final class Ticket<T: Sendable>: Sendable {
     private enum State { case waiting, staged(T), done(Result<T, StoreError>) }
     private let state = Mutex<State>(.waiting)
@@ -153,13 +185,8 @@ private final class Ticket<T: Sendable>: Sendable {
 
     func stage(_ value: T) { state.withLock { $0 = .staged(value) } }
 
-    func wake() { signal.signal() }
-
-    /// Sleeps until woken; true when the result is in, false when woken to lead.
-    func waitForResult() -> Bool {
-        signal.wait()
-        return isComplete
-    }
+    /// Sleeps until the result is in.
+    func wait() { signal.wait() }
 
     func complete(_ failure: StoreError?) {
         state.withLock { state in
@@ -172,10 +199,6 @@ private final class Ticket<T: Sendable>: Sendable {
             }
         }
         signal.signal()
-    }
-
-    var isComplete: Bool {
-        state.withLock { if case .done = $0 { true } else { false } }
     }
 
     func result() throws(StoreError) -> T {
