@@ -73,27 +73,48 @@ public final class DogStatsDMetrics: MetricsBackend {
     public var droppedCount: Int { dropped.load(ordering: .relaxed) }
 
     public func increment(_ name: String, labels: [(String, String)], by amount: Int) {
-        emit(name, value: String(amount), type: "c", labels: labels)
+        increment(name, labels: MetricLabels(labels), by: amount)
     }
 
     public func observe(_ name: String, labels: [(String, String)], value: Double) {
+        observe(name, labels: MetricLabels(labels), value: value)
+    }
+
+    public func increment(_ name: String, labels: MetricLabels, by amount: Int) {
+        emit(name, value: amount.description, type: "c", labels: labels)
+    }
+
+    public func observe(_ name: String, labels: MetricLabels, value: Double) {
         guard value.isFinite else { return }
-        emit(name, value: "\(value)", type: "h", labels: labels)
+        emit(name, value: value.description, type: "h", labels: labels)
     }
 
     /// The datagram for one sample (what `increment` and `observe` send).
-    func datagram(_ name: String, value: String, type: String, labels: [(String, String)]) -> String {
-        var line = prefix + Self.clean(name, colon: true) + ":" + value + "|" + type
+    func datagram(_ name: String, value: String, type: String, labels: MetricLabels) -> String {
+        var line = ""
+        line.reserveCapacity(64 + prefix.utf8.count + name.utf8.count + tags.utf8.count)
+        line += prefix
+        line += Self.clean(name, colon: true)
+        line += ":"
+        line += value
+        line += "|"
+        line += type
         var separator = "|#"
         for (tag, tagValue) in labels {
-            line += separator + Self.clean(tag, colon: true) + ":" + Self.clean(tagValue, colon: false)
+            line += separator
+            line += Self.clean(tag, colon: true)
+            line += ":"
+            line += Self.clean(tagValue, colon: false)
             separator = ","
         }
-        if !tags.isEmpty { line += separator + tags }
+        if !tags.isEmpty {
+            line += separator
+            line += tags
+        }
         return line
     }
 
-    private func emit(_ name: String, value: String, type: String, labels: [(String, String)]) {
+    private func emit(_ name: String, value: String, type: String, labels: MetricLabels) {
         var line = datagram(name, value: value, type: type, labels: labels)
         let result = line.withUTF8 { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         if result < 0 {

@@ -14,7 +14,9 @@ import Synchronization
 /// - At most `maxSeriesPerMetric` label sets per name; further ones are dropped and counted in
 ///   `<prefix>metrics_series_dropped_total`, so a caller passing unbounded label values cannot exhaust memory.
 ///
-/// Thread-safe: one `Mutex`, held for a dictionary update per call.
+/// Thread-safe. A call that records into an existing series takes no lock: it finds the series in a
+/// lock-free index and updates it with atomics. Only a call that makes a new series (or is dropped or
+/// ignored) takes the registry's `Mutex`.
 public final class PrometheusMetrics: MetricsBackend {
     public enum MetricType: String, Sendable, Equatable {
         case counter, histogram
@@ -65,22 +67,12 @@ public final class PrometheusMetrics: MetricsBackend {
     public let defaultBuckets: [Double]
     public let maxSeriesPerMetric: Int
 
-    private struct Series {
-        var counter = 0
-        /// Per-bucket (not cumulative) counts; the last slot is the `+Inf` overflow.
-        var buckets: [UInt64] = []
-        var sum = 0.0
-        var count: UInt64 = 0
-        /// `a="x",b="y"`, escaped and sorted, computed once.
-        var rendered: String
-    }
-
     private struct Family {
         var name: String
         var type: MetricType
         var help: String?
         var buckets: [Double]
-        var series: [[String]: Series] = [:]
+        var series: [[String]: PrometheusSeries] = [:]
     }
 
     private struct State {
@@ -96,6 +88,8 @@ public final class PrometheusMetrics: MetricsBackend {
     }
 
     private let state = Mutex(State())
+    /// Every series made so far, by the exact calls that used it.
+    private let index = PrometheusSeriesIndex()
 
     /// - Parameters:
     ///   - prefix: prepended to every name that lacks it; `""` for none.
@@ -128,21 +122,25 @@ public final class PrometheusMetrics: MetricsBackend {
     }
 
     public func increment(_ name: String, labels: [(String, String)], by amount: Int) {
-        guard amount >= 0 else { return }
-        update(name, .counter, labels) { series, _ in
-            let (sum, overflow) = series.counter.addingReportingOverflow(amount)
-            series.counter = overflow ? Int.max : sum
-        }
+        increment(name, labels: MetricLabels(labels), by: amount)
     }
 
     public func observe(_ name: String, labels: [(String, String)], value: Double) {
+        observe(name, labels: MetricLabels(labels), value: value)
+    }
+
+    public func increment(_ name: String, labels: MetricLabels, by amount: Int) {
+        guard amount >= 0 else { return }
+        let hash = PrometheusSeriesIndex.hash(name, histogram: false, labels)
+        if index.withSeries(hash: hash, name: name, histogram: false, labels: labels, { $0.add(amount) }) { return }
+        register(hash, name, .counter, labels)?.add(amount)
+    }
+
+    public func observe(_ name: String, labels: MetricLabels, value: Double) {
         guard !value.isNaN else { return }
-        update(name, .histogram, labels) { series, bounds in
-            let index = bounds.firstIndex(where: { value <= $0 }) ?? bounds.count
-            series.buckets[index] += 1
-            series.sum += value
-            series.count += 1
-        }
+        let hash = PrometheusSeriesIndex.hash(name, histogram: true, labels)
+        if index.withSeries(hash: hash, name: name, histogram: true, labels: labels, { $0.observe(value) }) { return }
+        register(hash, name, .histogram, labels)?.observe(value)
     }
 
     /// Every metric in the text exposition format 0.0.4 (serve it with `contentType`).
@@ -156,17 +154,20 @@ public final class PrometheusMetrics: MetricsBackend {
             for one in series {
                 switch family.type {
                 case .counter:
-                    out += "\(family.name)\(Self.braces(one.rendered)) \(one.counter)\n"
+                    out += "\(family.name)\(Self.braces(one.rendered)) \(one.value)\n"
                 case .histogram:
+                    // Read once: the `+Inf` bucket and `_count` are the total of the buckets as read.
+                    let (buckets, sum) = one.histogram()
                     var cumulative: UInt64 = 0
                     let separator = one.rendered.isEmpty ? "" : ","
                     for (index, bound) in family.buckets.enumerated() {
-                        cumulative += one.buckets[index]
+                        cumulative &+= buckets[index]
                         out += "\(family.name)_bucket{\(one.rendered)\(separator)le=\"\(Self.format(bound))\"} \(cumulative)\n"
                     }
-                    out += "\(family.name)_bucket{\(one.rendered)\(separator)le=\"+Inf\"} \(one.count)\n"
-                    out += "\(family.name)_sum\(Self.braces(one.rendered)) \(Self.format(one.sum))\n"
-                    out += "\(family.name)_count\(Self.braces(one.rendered)) \(one.count)\n"
+                    let count = cumulative &+ buckets[family.buckets.count]
+                    out += "\(family.name)_bucket{\(one.rendered)\(separator)le=\"+Inf\"} \(count)\n"
+                    out += "\(family.name)_sum\(Self.braces(one.rendered)) \(Self.format(sum))\n"
+                    out += "\(family.name)_count\(Self.braces(one.rendered)) \(count)\n"
                 }
             }
         }
@@ -180,12 +181,11 @@ public final class PrometheusMetrics: MetricsBackend {
 
     // MARK: Recording
 
-    private func update(_ name: String, _ type: MetricType, _ labels: [(String, String)],
-                        _ change: (inout Series, [Double]) -> Void) {
+    /// The series for a call the index does not know yet, made and indexed if need be; nil when the call is
+    /// dropped (series limit) or ignored (the name is of the other type).
+    private func register(_ hash: Int, _ name: String, _ type: MetricType, _ labels: MetricLabels) -> PrometheusSeries? {
         let key = Self.seriesKey(labels)
-        // Called on the request path: one lock, no allocation once the series exists, the family
-        // mutated in place in its dictionary.
-        state.withLock { state in
+        return state.withLock { state -> PrometheusSeries? in
             let lookup = NameKey(name: name, type: type)
             let exposed: String
             if let known = state.names[lookup] {
@@ -194,22 +194,32 @@ public final class PrometheusMetrics: MetricsBackend {
                 exposed = exposedName(name, type: type)
                 state.names[lookup] = exposed
             }
-            guard (state.families[exposed]?.type ?? type) == type else { return }
-            if state.families[exposed]?.series[key] == nil, let count = state.families[exposed]?.series.count,
-               count >= maxSeriesPerMetric {
-                state.droppedSeries += 1
-                return
+            // Read the family in place, never into a local copy: a copy would make the insertion below
+            // duplicate the family's whole series dictionary.
+            if state.families[exposed] == nil {
+                state.families[exposed] = Family(name: exposed, type: type, help: nil,
+                                                 buckets: type == .histogram ? defaultBuckets : [])
             }
-            let bounds = state.families[exposed]?.buckets ?? (type == .histogram ? defaultBuckets : [])
-            change(&state.families[exposed, default: Family(name: exposed, type: type, help: nil, buckets: bounds)]
-                .series[key, default: Series(buckets: type == .histogram ? Array(repeating: 0, count: bounds.count + 1) : [],
-                                             rendered: Self.renderLabels(key, histogram: type == .histogram))],
-                   bounds)
+            guard state.families[exposed]?.type == type else { return nil }
+            let series: PrometheusSeries
+            if let known = state.families[exposed]?.series[key] {
+                series = known
+            } else {
+                guard let count = state.families[exposed]?.series.count, count < maxSeriesPerMetric else {
+                    state.droppedSeries += 1
+                    return nil
+                }
+                series = PrometheusSeries(rendered: Self.renderLabels(key, histogram: type == .histogram),
+                                          histogramBounds: type == .histogram ? state.families[exposed]?.buckets : nil)
+                state.families[exposed]?.series[key] = series
+            }
+            index.add(hash: hash, name: name, histogram: type == .histogram, labels: labels, series: series)
+            return series
         }
     }
 
     /// Labels sorted by name, the first of duplicate names kept, flattened to `[name, value, name, value…]`.
-    private static func seriesKey(_ labels: [(String, String)]) -> [String] {
+    private static func seriesKey(_ labels: MetricLabels) -> [String] {
         guard !labels.isEmpty else { return [] }
         if labels.count == 1 { return [labels[0].0, labels[0].1] }
         if labels.count == 2 && labels[0].0 != labels[1].0 {
