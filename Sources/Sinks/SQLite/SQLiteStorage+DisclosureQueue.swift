@@ -5,27 +5,75 @@ extension SQLiteStorage: DisclosureQueue {
     /// One transaction (joined with concurrent callers' by group commit); returns after it committed.
     /// A record that already has an outcome is stored finished (`finished_at = received_at`); every other
     /// record also gets a job due at its `received_at`. Ids passed in are ignored: the table assigns them.
+    ///
+    /// Rows go in by multi-row `INSERT`s of fixed sizes (64, 8, 1: three cached statements), and the jobs
+    /// by one `INSERT … SELECT` over the new id range: a batch of many reports costs a few statements,
+    /// not two per record. The single writer holds the write lock, so the ids of one multi-row insert
+    /// are consecutive, ending at `last_insert_rowid`.
     public func accept(_ records: [DisclosureRecord]) throws(StoreError) -> [DisclosureRecord] {
         guard !records.isEmpty else { return [] }
         return try write { connection in
             var stored = records
-            for index in stored.indices {
-                let record = stored[index]
-                try connection.run("""
-                    INSERT INTO disclosures (vendor, token_hash, token_type, identity, url, source, received_at, outcome, detail, finished_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, .text(record.vendor), .text(record.tokenHash), .text(record.tokenType), .optional(record.identity),
-                    .text(record.url), .optional(record.source), .time(record.receivedAt), .optional(record.outcome?.rawValue),
-                    .optional(record.detail), record.outcome == nil ? .null : .time(record.receivedAt))
-                let id = connection.lastInsertRowID
-                stored[index].id = id
-                if record.outcome == nil {
-                    try connection.run("INSERT INTO jobs (id, run_after, attempts) VALUES (?, ?, 0)",
-                                       .integer(id), .time(record.receivedAt))
+            var start = 0
+            var firstID: Int64?
+            while start < stored.count {
+                let size = Self.insertChunkSizes.first { $0 <= stored.count - start } ?? 1
+                let chunk = stored[start ..< start + size]
+                var values: [SQLiteValue] = []
+                values.reserveCapacity(size * 10)
+                for record in chunk {
+                    values.append(contentsOf: [
+                        .text(record.vendor), .text(record.tokenHash), .text(record.tokenType), .optional(record.identity),
+                        .text(record.url), .optional(record.source), .time(record.receivedAt), .optional(record.outcome?.rawValue),
+                        .optional(record.detail), record.outcome == nil ? .null : .time(record.receivedAt),
+                    ])
                 }
+                let inserted = try connection.withStatement(Self.insertDisclosures(rows: size)) { statement in
+                    try statement.bind(values)
+                    while try statement.step() {}
+                    return Int(connection.changes)
+                }
+                let last = connection.lastInsertRowID
+                guard inserted == size else {
+                    throw StoreError(.permanent, "SQLite stored \(inserted) of \(size) disclosures")
+                }
+                for offset in 0 ..< size { stored[start + offset].id = last - Int64(size - 1 - offset) }
+                if firstID == nil { firstID = last - Int64(size - 1) }
+                start += size
+            }
+            guard let first = firstID, let last = stored.last?.id, last - first + 1 == Int64(stored.count) else {
+                throw StoreError(.permanent, "SQLite assigned disclosure ids out of sequence")
+            }
+            if stored.contains(where: { $0.outcome == nil }) {
+                // Every new row without an outcome gets its job, due when it was received.
+                try connection.run("""
+                    INSERT INTO jobs (id, run_after, attempts)
+                    SELECT id, received_at, 0 FROM disclosures WHERE id BETWEEN ? AND ? AND outcome IS NULL
+                    """, .integer(first), .integer(last))
             }
             return stored
         }
+    }
+
+    /// Rows per multi-row `INSERT`, largest first (10 parameters each, far below SQLite's limit).
+    private static let insertChunkSizes = [64, 8, 1]
+
+    /// The multi-row `INSERT` for `rows` disclosures (one SQL text per size: cached once each).
+    private static func insertDisclosures(rows: Int) -> String {
+        switch rows {
+        case 64: insert64
+        case 8: insert8
+        default: insert1
+        }
+    }
+
+    private static let insert1 = insertSQL(rows: 1)
+    private static let insert8 = insertSQL(rows: 8)
+    private static let insert64 = insertSQL(rows: 64)
+
+    private static func insertSQL(rows: Int) -> String {
+        "INSERT INTO disclosures (vendor, token_hash, token_type, identity, url, source, received_at, outcome, detail, finished_at) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
     }
 
     /// In one `BEGIN IMMEDIATE` transaction: the due, unleased jobs in id order, leased and counted.
