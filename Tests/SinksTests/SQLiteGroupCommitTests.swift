@@ -81,9 +81,9 @@ struct SQLiteGroupCommitTests {
         #expect(store.writeTransactionCount < 32 * 50 * 3)  // some writes shared a transaction
     }
 
-    /// One writer holds the write lock from outside; meanwhile a leader waits in `BEGIN IMMEDIATE` and six
-    /// more callers queue behind it. When the lock goes, the six share one transaction, in which the one
-    /// whose write fails (a conflicting token) fails alone.
+    /// One writer holds the write lock from outside; meanwhile the writer thread waits in `BEGIN IMMEDIATE`
+    /// with one caller's work and six more callers queue behind it. When the lock goes, the five queued
+    /// accepts share one transaction, and the write that fails (a conflicting token) fails alone.
     @Test func queuedWritersShareOneTransactionAndAFailureStaysWithItsCaller() throws {
         let folder = try TemporaryDirectory("sqlite")
         let path = F.databasePath(in: folder)
@@ -113,7 +113,9 @@ struct SQLiteGroupCommitTests {
                 return try store.accept([F.disclosure(i), F.disclosure(100 + i)]).count
             }
         }
-        #expect(store.writeTransactionCount - before == 2)
+        // The leader's accept alone; then the six queued meanwhile: the five accepts (urgent: a vendor
+        // waits for them) in one transaction, the token write beside them in its own.
+        #expect(store.writeTransactionCount - before == 3)
         #expect(throws: StoreError.self) { try results[3].get() }
         if case .failure(let error) = results[3] { #expect(error.kind == .conflict) }
         for i in [0, 1, 2, 4, 5, 6] { #expect(try results[i].get() == 2) }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -14,6 +15,11 @@ import Synchronization
 /// the next interval: the WAL keeps every committed transaction meanwhile, so nothing is at risk.
 final class SQLiteCheckpointer: Sendable {
     private let stopped = StopFlag()
+    /// Wakes the thread early (to stop).
+    private let wakeup = DispatchSemaphore(value: 0)
+    /// Signalled once the thread closed its connection and ended.
+    private let finished = DispatchSemaphore(value: 0)
+    private let stopOnce = Mutex(false)
 
     init(path: String, busyTimeout: Duration, interval: Duration = .milliseconds(250), restartFrames: Int = 4096,
          onLargeWAL: @escaping @Sendable () -> Void) throws {
@@ -21,26 +27,36 @@ final class SQLiteCheckpointer: Sendable {
         let milliseconds = busyTimeout / .milliseconds(1)
         try connection.execute("PRAGMA busy_timeout = \(Int(min(milliseconds, Double(Int32.max))))")
         let box = ConnectionBox(connection)
-        let thread = Thread { [stopped] in
-            let step = Duration.milliseconds(50)
-            var waited = Duration.zero
+        let thread = Thread { [stopped, wakeup, finished] in
+            let nanoseconds = UInt64(max(1, interval / .nanoseconds(1)))
             while !stopped.isSet {
-                Thread.sleep(forTimeInterval: step / .seconds(1))
-                waited += step
-                guard waited >= interval else { continue }
-                waited = .zero
+                _ = wakeup.wait(timeout: .now() + .nanoseconds(Int(min(nanoseconds, UInt64(Int.max)))))
+                guard !stopped.isSet else { break }
                 // Answers (busy, frames in the WAL, frames copied).
                 let frames = box.connection.withLock { connection in
-                    try? connection.queryFirst("PRAGMA wal_checkpoint(PASSIVE)") { $0.int(1) }
+                    try? connection?.queryFirst("PRAGMA wal_checkpoint(PASSIVE)") { $0.int(1) }
                 }
                 if let frames, frames > restartFrames { onLargeWAL() }
             }
+            box.connection.withLock { $0 = nil }  // closes it
+            finished.signal()
         }
         thread.name = "tokenscan-sqlite-checkpoint"
         thread.start()
     }
 
-    func stop() { stopped.set() }
+    /// Ends the thread and waits until it closed its connection (so the file is closed when the storage
+    /// is gone). Later calls return at once.
+    func stop() {
+        let first = stopOnce.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        stopped.set()
+        wakeup.signal()
+        finished.wait()
+    }
 
     deinit { stop() }
 
@@ -52,7 +68,7 @@ final class SQLiteCheckpointer: Sendable {
 
     /// The checkpoint connection, owned by the thread.
     private final class ConnectionBox: Sendable {
-        let connection: Mutex<SQLiteConnection>
+        let connection: Mutex<SQLiteConnection?>
         init(_ connection: consuming sending SQLiteConnection) { self.connection = Mutex(connection) }
     }
 }

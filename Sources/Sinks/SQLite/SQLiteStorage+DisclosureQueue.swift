@@ -12,7 +12,8 @@ extension SQLiteStorage: DisclosureQueue {
     /// are consecutive, ending at `last_insert_rowid`.
     public func accept(_ records: [DisclosureRecord]) throws(StoreError) -> [DisclosureRecord] {
         guard !records.isEmpty else { return [] }
-        return try write { connection in
+        // A vendor's answer waits for this commit: it goes ahead of the workers' writes.
+        return try write(urgent: true) { connection in
             var stored = records
             var start = 0
             var firstID: Int64?

@@ -108,8 +108,9 @@ public final class SQLiteStorage: Sendable {
 
     /// Runs `work` in a group-committed write transaction.
     @discardableResult
-    func write<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
-        try writer.write(work)
+    func write<T: Sendable>(urgent: Bool = false,
+                            _ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
+        try writer.write(urgent: urgent, work)
     }
 
     /// Write transactions run so far; fewer than the writes made when group commit joined some.

@@ -27,14 +27,21 @@ final class WriteCombiner: Sendable {
         thread.start()
     }
 
-    /// The writer thread finishes what is queued (nothing, since no caller is left) and ends.
+    /// The writer thread finishes what is queued (nothing, since no caller is left), closes the
+    /// connection and ends; this waits for that, so the file is closed when the storage is gone.
     deinit { core.stop() }
 
     /// Runs `work` on the writer connection inside a transaction; returns once that transaction committed.
     /// When it throws, nothing `work` did is stored.
-    func write<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
+    ///
+    /// `urgent` work (what a vendor's answer waits for) never shares a transaction with other work queued
+    /// beside it: the writer commits the urgent pieces first, answers them, then the rest. A worker's
+    /// large batch then costs the request path at most the one transaction already running.
+    func write<T: Sendable>(urgent: Bool = false,
+                            _ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws(StoreError) -> T {
         let ticket = Ticket<T>()
         core.enqueue(PendingWrite(
+            urgent: urgent,
             run: { connection in
                 do {
                     ticket.stage(try work(connection))
@@ -63,7 +70,9 @@ final class WriteCombiner: Sendable {
 /// The queue and the connection, shared by the callers and the writer thread.
 private final class Core: Sendable {
     /// Only the writer thread uses it; the `Mutex` is never contended, it makes that checkable.
-    private let writer: Mutex<SQLiteConnection>
+    /// Set to nil (closing it) when the thread ends.
+    private let writer: Mutex<SQLiteConnection?>
+    private let finished = DispatchSemaphore(value: 0)
     private let queue = Mutex<Queue>(Queue())
     /// Signalled when work arrives for a writer that said it would sleep.
     private let wakeup = DispatchSemaphore(value: 0)
@@ -90,6 +99,7 @@ private final class Core: Sendable {
         if wake { wakeup.signal() }
     }
 
+    /// Ends the writer thread and waits until it closed the connection.
     func stop() {
         let wake = queue.withLock { queue -> Bool in
             queue.stopping = true
@@ -97,6 +107,7 @@ private final class Core: Sendable {
             return queue.writerSleeping
         }
         if wake { wakeup.signal() }
+        finished.wait()
     }
 
     /// The writer thread: commits whatever queued, group after group; sleeps when there is nothing.
@@ -111,19 +122,30 @@ private final class Core: Sendable {
                 defer { queue.pending.removeAll(keepingCapacity: true) }
                 return queue.pending
             }
-            guard let group = next else {
+            guard let queued = next else {
                 wakeup.wait()
                 continue
             }
-            if group.isEmpty { return }
-            let restart = restartWanted.exchange(false, ordering: .relaxed)
-            transactions.add(1, ordering: .relaxed)  // before the callers wake: they may count
-            writer.withLock { connection in
-                WriteCombiner.commit(group, on: connection)
-                // The group's callers have their answers; the next group waits for this.
-                if restart, (try? connection.execute("PRAGMA wal_checkpoint(RESTART)")) != nil {
-                    restarts.add(1, ordering: .relaxed)
-                }
+            if queued.isEmpty {
+                writer.withLock { $0 = nil }
+                finished.signal()
+                return
+            }
+            let urgent = queued.filter(\.urgent)
+            let groups = urgent.isEmpty || urgent.count == queued.count ? [queued] : [urgent, queued.filter { !$0.urgent }]
+            for group in groups { commit(group) }
+        }
+    }
+
+    private func commit(_ group: [PendingWrite]) {
+        let restart = restartWanted.exchange(false, ordering: .relaxed)
+        transactions.add(1, ordering: .relaxed)  // before the callers wake: they may count
+        writer.withLock { connection in
+            guard let connection else { return }
+            WriteCombiner.commit(group, on: connection)
+            // The group's callers have their answers; the next group waits for this.
+            if restart, (try? connection.execute("PRAGMA wal_checkpoint(RESTART)")) != nil {
+                restarts.add(1, ordering: .relaxed)
             }
         }
     }
@@ -171,6 +193,8 @@ extension WriteCombiner {
 
 /// One caller's work waiting in the group queue, type-erased.
 private struct PendingWrite: Sendable {
+    /// Committed ahead of the other work queued with it, in a transaction of its own.
+    let urgent: Bool
     /// Runs the work and stages its value; answers its error instead when it threw.
     let run: @Sendable (SQLiteConnection) -> StoreError?
     /// Publishes the staged value (nil) or an error to the waiting caller, and wakes it.
