@@ -59,6 +59,20 @@ struct SQLiteMigrationTests {
         #expect(try SQLiteMigrator.userVersion(SQLiteConnection(path: path)) == StorageSchema.latestVersion)
     }
 
+    @Test("a user's listing reads disclosures through the partial identity index and jobs, never scanning disclosures")
+    func userListingUsesThePartialIndex() throws {
+        let folder = try TemporaryDirectory("sqlite")
+        let path = F.databasePath(in: folder)
+        let store = try SQLiteStorage.open(path: path)
+        _ = try store.accept((0..<200).map { F.disclosure($0) })
+        let raw = try SQLiteConnection(path: path)
+        try raw.execute("ANALYZE")
+        let plan = try raw.query("EXPLAIN QUERY PLAN " + SQLiteStorage.userListingSQL) { $0.text(3) }
+        #expect(plan.contains { $0.contains("disclosures_identity_listed") }, "\(plan)")
+        #expect(!plan.contains { $0.hasPrefix("SCAN d") }, "\(plan)")
+        withExtendedLifetime(store) {}
+    }
+
     @Test func aLaterStepIsAppliedOnceOnReopen() throws {
         let folder = try TemporaryDirectory("sqlite")
         let path = F.databasePath(in: folder)

@@ -393,11 +393,18 @@ struct StorageConformanceTests {
             C.disclosure(1, identity: "identity-a", at: 1), C.disclosure(2, identity: "identity-b", at: 2),
             C.disclosure(3, identity: "identity-a2", at: 3), C.disclosure(4, identity: nil, at: 4),
             C.disclosure(5, identity: "identity-unknown", at: 5), C.disclosure(6, identity: "identity-a", outcome: .duplicate, at: 3),
+            // Finished as about no token of ours (the token was issued later): not the user's.
+            C.disclosure(7, identity: "identity-a", outcome: .notFound, at: 6),
+            C.disclosure(8, identity: "identity-a2", outcome: .error, at: 7),
         ])
-        #expect(try storage.queue.disclosures(user: "alice").map(\.id) == [stored[5].id, stored[2].id, stored[0].id])
+        #expect(try storage.queue.disclosures(user: "alice").map(\.id) == [7, 5, 2, 0].map { stored[$0].id })
         #expect(try storage.queue.disclosures(user: "bob") == [stored[1]])
         #expect(try storage.queue.disclosures(user: "carol").isEmpty)
-        #expect(try storage.queue.disclosures(user: nil).map(\.id) == [4, 3, 5, 2, 1, 0].map { stored[$0].id })
+        #expect(try storage.queue.disclosures(user: nil).map(\.id) == [7, 6, 4, 3, 5, 2, 1, 0].map { stored[$0].id })
+        // A pending one that finishes revoked is still listed, now through the index.
+        let job = try #require(storage.queue.claim(limit: 10, lease: .seconds(60), now: C.at(100)).first { $0.id == stored[0].id })
+        try storage.queue.finish(jobID: job.id, outcome: .revoked, detail: nil, at: C.at(100))
+        #expect(try storage.queue.disclosures(user: "alice").map(\.id) == [7, 5, 2, 0].map { stored[$0].id })
     }
 
     @Test(arguments: StorageBackend.available)

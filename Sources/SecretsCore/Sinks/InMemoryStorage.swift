@@ -230,6 +230,7 @@ public final class InMemoryStorage: TokenStore, EventStore, DisclosureQueue, Out
             return s.disclosures.values
                 .filter { record in
                     guard let identities else { return true }
+                    guard record.outcome.map(DisclosureOutcome.listedForUser.contains) ?? true else { return false }
                     return record.identity.map(identities.contains) ?? false
                 }
                 .sorted { a, b in

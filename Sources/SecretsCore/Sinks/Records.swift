@@ -14,6 +14,10 @@ public enum DisclosureOutcome: String, Sendable, Codable, CaseIterable {
     case unknownType = "unknown_type"
     /// Processing failed after every retry.
     case error
+
+    /// The finished outcomes a disclosure about one of our tokens can have (the others mean it was not):
+    /// what a user's listing shows besides pending disclosures. The database indexes only these.
+    public static let listedForUser: Set<DisclosureOutcome> = [.revoked, .duplicate, .error]
 }
 
 /// The audit record of one disclosed item. Never holds the raw token: `tokenHash` is its SHA-256 hex.

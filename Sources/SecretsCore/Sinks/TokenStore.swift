@@ -75,7 +75,9 @@ public protocol DisclosureQueue: Sendable {
     /// Makes every leased job claimable at once (a single-process backend calls this at start-up).
     func releaseLeases() throws
 
-    /// Disclosures, newest first; only those about `user`'s tokens when given.
+    /// Disclosures, newest first. With `user`: those about the user's tokens, meaning the ones still
+    /// pending (no outcome yet) or that ended `revoked`, `duplicate` or `error` (`DisclosureOutcome.listedForUser`);
+    /// a finished disclosure of any other outcome was about no token of ours when it was processed.
     func disclosures(user: String?) throws -> [DisclosureRecord]
 
     /// Jobs not finished yet (due or leased).

@@ -123,9 +123,15 @@ extension PostgreSQLStorage: DisclosureQueue {
     public func disclosures(user: String?) throws(StoreError) -> [DisclosureRecord] {
         try autocommit { connection throws(StoreError) in
             if let user {
+                // Finished ones through the partial identity index; pending ones through their jobs.
                 return try connection.query("""
                     SELECT \(Self.disclosureColumns) FROM disclosures d JOIN tokens t ON t.identity = d.identity
-                    WHERE t.user_name = $1 ORDER BY d.received_at DESC, d.id DESC
+                    WHERE t.user_name = $1 AND d.outcome IN ('revoked', 'duplicate', 'error')
+                    UNION ALL
+                    SELECT \(Self.disclosureColumns) FROM jobs j JOIN disclosures d ON d.id = j.id
+                    JOIN tokens t ON t.identity = d.identity
+                    WHERE t.user_name = $1 AND d.outcome IS NULL
+                    ORDER BY 8 DESC, 1 DESC
                     """, .text(user)).map { row throws(StoreError) in try Self.disclosureRow(row, from: 0) }
             }
             return try connection.query("SELECT \(Self.disclosureColumns) FROM disclosures d ORDER BY d.received_at DESC, d.id DESC")

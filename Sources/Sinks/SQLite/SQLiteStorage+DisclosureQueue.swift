@@ -138,10 +138,7 @@ extension SQLiteStorage: DisclosureQueue {
     public func disclosures(user: String?) throws(StoreError) -> [DisclosureRecord] {
         try read { connection in
             if let user {
-                return try connection.query("""
-                    SELECT \(Self.disclosureColumns) FROM disclosures d JOIN tokens t ON t.identity = d.identity
-                    WHERE t.user_name = ? ORDER BY d.received_at DESC, d.id DESC
-                    """, .text(user)) { try Self.disclosureRow($0, from: 0) }
+                return try connection.query(Self.userListingSQL, .text(user), .text(user)) { try Self.disclosureRow($0, from: 0) }
             }
             return try connection.query("SELECT \(Self.disclosureColumns) FROM disclosures d ORDER BY d.received_at DESC, d.id DESC") {
                 try Self.disclosureRow($0, from: 0)
@@ -152,6 +149,18 @@ extension SQLiteStorage: DisclosureQueue {
     public func pendingJobCount() throws(StoreError) -> Int {
         try read { try $0.queryFirst("SELECT count(*) FROM jobs") { $0.int(0) } ?? 0 }
     }
+
+    /// A user's disclosures: finished ones through the partial identity index (the IN list is the
+    /// index's own condition, so the planner can use it), pending ones through their jobs.
+    static let userListingSQL = """
+        SELECT \(disclosureColumns) FROM disclosures d JOIN tokens t ON t.identity = d.identity
+        WHERE t.user_name = ? AND d.outcome IN ('revoked', 'duplicate', 'error')
+        UNION ALL
+        SELECT \(disclosureColumns) FROM jobs j JOIN disclosures d ON d.id = j.id
+        JOIN tokens t ON t.identity = d.identity
+        WHERE t.user_name = ? AND d.outcome IS NULL
+        ORDER BY 8 DESC, 1 DESC
+        """
 
     private static let disclosureColumns =
         "d.id, d.vendor, d.token_hash, d.token_type, d.identity, d.url, d.source, d.received_at, d.outcome, d.detail"
