@@ -13,6 +13,7 @@ final class SQLiteConnection {
 
     /// Opens (creating when missing) the database file at `path`.
     init(path: String) throws(StoreError) {
+        _ = SQLiteConnection.configureLibrary
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
@@ -24,6 +25,11 @@ final class SQLiteConnection {
         }
         db = handle
     }
+
+    /// Process-wide settings, applied once before the first connection initializes SQLite.
+    private static let configureLibrary: Void = {
+        _ = CTokenscan_sqlite3_disable_memstatus()
+    }()
 
     deinit {
         statements.removeAll()  // finalizes them; close_v2 would otherwise defer the close until they are
