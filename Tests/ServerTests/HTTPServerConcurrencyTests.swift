@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// Runs `count` threads, each calling `body(index)`, and waits for all of them.
-private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     let group = DispatchGroup()
     for index in 0..<count {
         group.enter()

@@ -87,25 +87,19 @@ struct HTTPServerDeferredTests {
         }
         try withServer(HTTPServerConfiguration(threadPoolSize: 2), responder: Immediate()) { server, port in
             let failures = Mutex<[String]>([])
-            let group = DispatchGroup()
-            for connection in 0..<16 {
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    do {
-                        let client = try RawHTTPClient(port: port)
-                        for i in 0..<63 {
-                            let response = try client.request(method: "POST", path: "/c\(connection)/\(i)", body: [1])
-                            if response.status != 200 || response.body != Array("/c\(connection)/\(i)".utf8) {
-                                failures.withLock { $0.append("c\(connection)/\(i): \(response.status)") }
-                            }
+            onThreads(16) { connection in
+                do {
+                    let client = try RawHTTPClient(port: port)
+                    for i in 0..<63 {
+                        let response = try client.request(method: "POST", path: "/c\(connection)/\(i)", body: [1])
+                        if response.status != 200 || response.body != Array("/c\(connection)/\(i)".utf8) {
+                            failures.withLock { $0.append("c\(connection)/\(i): \(response.status)") }
                         }
-                    } catch {
-                        failures.withLock { $0.append("c\(connection): \(error)") }
                     }
-                }.start()
+                } catch {
+                    failures.withLock { $0.append("c\(connection): \(error)") }
+                }
             }
-            group.wait()
             #expect(failures.withLock { $0 } == [])
             try waitUntil { server.inFlight == 0 }
         }
