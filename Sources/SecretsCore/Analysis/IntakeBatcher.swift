@@ -113,7 +113,8 @@ public final class IntakeBatcher: Sendable {
             done.signal()
         }
         done.wait()
-        return try result.withLock { $0! }.get()
+        let outcome = result.withLock { $0 } ?? .failure(StoreError(.permanent, "intake finished without a result"))
+        return try outcome.get()
     }
 
     private func run() {

@@ -40,7 +40,7 @@ public struct ReceiverResponder: HTTPResponder {
             done.signal()
         })
         done.wait()
-        return answer.withLock { $0! }
+        return answer.withLock { $0 } ?? .error(503, "no answer; retry later", headers: ["Retry-After": "5"])
     }
 
     /// Answers a report once its items are stored: in `accepted` mode the request thread hands the
