@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 @testable import SecretsCore
 
@@ -101,5 +102,75 @@ struct AnalyzerWorkersTests {
         #expect(workers.stop())
         workers.start()
         #expect(workers.stop())
+    }
+}
+
+@Suite("Background pause and CPU pressure")
+struct BackgroundPauseTests {
+    @Test("a worker asks for its pause after every batch and waits it out; the jobs still all get done")
+    func pausesBetweenBatches() throws {
+        let f = try AnalyzerFixture()
+        for _ in 0..<6 {
+            let token = try f.issue()
+            _ = try f.analyzer.accept(vendor: "github", disclosures: [f.disclosure(token.value)], at: Date())
+        }
+        let asked = Atomic<Int>(0)
+        let workers = AnalysisWorkers(analyzer: f.analyzer, mailSink: f.sink,
+                                      settings: WorkerSettings(disclosureWorkers: 1, mailWorkers: 1, batchSize: 2),
+                                      backgroundPause: {
+                                          asked.add(1, ordering: .relaxed)
+                                          return .milliseconds(60)
+                                      })
+        let started = ContinuousClock.now
+        workers.start()
+        #expect(eventually(timeout: .seconds(10)) { f.sink.delivered.count == 6 })
+        let took = ContinuousClock.now - started
+        #expect(workers.stop())
+        // Three batches of two jobs: a pause after each of the first two at least.
+        #expect(took >= .milliseconds(120))
+        #expect(asked.load(ordering: .relaxed) >= 3)
+        #expect(try f.storage.queue.pendingJobCount() == 0)
+    }
+
+    @Test("stop does not wait for a pause to end")
+    func stopCutsThePause() throws {
+        let f = try AnalyzerFixture()
+        let token = try f.issue()
+        _ = try f.analyzer.accept(vendor: "github", disclosures: [f.disclosure(token.value)], at: Date())
+        let workers = AnalysisWorkers(analyzer: f.analyzer, mailSink: f.sink,
+                                      settings: WorkerSettings(disclosureWorkers: 1, mailWorkers: 1),
+                                      backgroundPause: { .seconds(30) })
+        workers.start()
+        #expect(eventually(timeout: .seconds(10)) { f.sink.delivered.count == 1 })
+        let stopping = ContinuousClock.now
+        #expect(workers.stop())
+        #expect(ContinuousClock.now - stopping < .seconds(2))
+    }
+
+    @Test("the PSI total is read from the some line")
+    func parsesPressure() {
+        let text = "some avg10=1.46 avg60=19.25 avg300=29.00 total=3967821789\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+        #expect(CPUPressure.parseSomeTotal(text) == 3_967_821_789)
+        #expect(CPUPressure.parseSomeTotal("full avg10=0.00 total=5\n") == nil)
+        #expect(CPUPressure.parseSomeTotal("some avg10=1 total=x") == nil)
+    }
+
+    @Test("the stalled share follows the file between readings; no file, no pressure object")
+    func shareFromTheFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("psi-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(CPUPressure(path: path) == nil)
+        try Data("some avg10=0 avg60=0 avg300=0 total=1000\n".utf8).write(to: URL(fileURLWithPath: path))
+        let pressure = try #require(CPUPressure(path: path, minimumInterval: .milliseconds(50)))
+        let started = ContinuousClock.now
+        Thread.sleep(forTimeInterval: 0.1)
+        // Stalled for far more than the time that passed: capped at 1.
+        try Data("some avg10=0 avg60=0 avg300=0 total=10001000\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(pressure.stalledShare() == 1)
+        // Too soon for a new reading: the last share.
+        try Data("some avg10=0 avg60=0 avg300=0 total=10001000\n".utf8).write(to: URL(fileURLWithPath: path))
+        if ContinuousClock.now - started < .milliseconds(140) { #expect(pressure.stalledShare() == 1) }
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(pressure.stalledShare() == 0)  // nothing stalled since
     }
 }

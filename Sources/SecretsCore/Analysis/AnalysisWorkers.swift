@@ -52,6 +52,7 @@ public final class AnalysisWorkers: Sendable {
     public let mailSink: any MailSink
     public let settings: WorkerSettings
     private let now: @Sendable () -> Date
+    private let backgroundPause: (@Sendable () -> Duration)?
     private let disclosureSignal = WorkSignal()
     private let mailSignal = WorkSignal()
     private let lifecycle = Mutex<Lifecycle>(.idle)
@@ -59,13 +60,18 @@ public final class AnalysisWorkers: Sendable {
 
     private enum Lifecycle { case idle, running, stopped }
 
-    /// `now` is the clock jobs are claimed and processed by (tests move it).
+    /// `now` is the clock jobs are claimed and processed by (tests move it). `backgroundPause`, asked after
+    /// every round that did work, says how long the worker waits before the next one (the server pauses
+    /// them while reports arrive on contended CPUs: their database writes would run at the request
+    /// path's priority on the writer, which their nice value does not reach).
     public init(analyzer: DisclosureAnalyzer, mailSink: any MailSink, settings: WorkerSettings = WorkerSettings(),
-                now: @escaping @Sendable () -> Date = { Date() }) {
+                now: @escaping @Sendable () -> Date = { Date() },
+                backgroundPause: (@Sendable () -> Duration)? = nil) {
         self.analyzer = analyzer
         self.mailSink = mailSink
         self.settings = settings
         self.now = now
+        self.backgroundPause = backgroundPause
     }
 
     /// Starts the threads. Does nothing when already started or stopped.
@@ -132,6 +138,8 @@ public final class AnalysisWorkers: Sendable {
             let generation = signal.generation
             if !round() {
                 signal.wait(unlessGenerationChangedFrom: generation, timeout: settings.pollInterval)
+            } else if let pause = backgroundPause?(), pause > .zero {
+                signal.sleepUnlessStopped(pause)
             }
         }
     }
@@ -239,6 +247,16 @@ final class WorkSignal: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while generationValue == generation && !stopped {
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+
+    /// Sleeps for `duration`, or until stopped.
+    func sleepUnlessStopped(_ duration: Duration) {
+        let deadline = Date().addingTimeInterval(duration.asTimeInterval)
+        condition.lock()
+        defer { condition.unlock() }
+        while !stopped {
             if !condition.wait(until: deadline) { return }
         }
     }

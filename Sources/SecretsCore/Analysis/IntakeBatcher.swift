@@ -32,6 +32,8 @@ public final class IntakeBatcher: Sendable {
     private let condition = NSConditionBox()
     private let state = Mutex<State>(State())
     private let batches = Atomic<Int>(0)
+    /// When reports were last submitted.
+    public let activity: IntakeActivity
 
     private struct Entry {
         let intake: PreparedIntake
@@ -48,8 +50,10 @@ public final class IntakeBatcher: Sendable {
     private enum Phase { case idle, running, stopping, stopped }
 
     /// `onStored` runs on the writer thread after each committed batch (the server wakes its workers).
-    public init(analyzer: DisclosureAnalyzer, maxRecords: Int = 10_000, onStored: @escaping @Sendable () -> Void = {}) {
+    public init(analyzer: DisclosureAnalyzer, maxRecords: Int = 10_000, activity: IntakeActivity = IntakeActivity(),
+                onStored: @escaping @Sendable () -> Void = {}) {
         self.analyzer = analyzer
+        self.activity = activity
         self.maxRecords = max(1, maxRecords)
         self.onStored = onStored
     }
@@ -90,6 +94,7 @@ public final class IntakeBatcher: Sendable {
     /// Stores `intake` with whatever else is pending and calls `completion` once, after the commit (on the
     /// writer thread), or at once on this thread when the writer is not running.
     public func submit(_ intake: PreparedIntake, completion: @escaping Completion) {
+        activity.touch()
         let queued = state.withLock { state -> (Bool, Bool) in
             guard state.phase == .running else { return (false, false) }
             state.queue.append(Entry(intake: intake, completion: completion))
@@ -159,6 +164,24 @@ public final class IntakeBatcher: Sendable {
                 condition.wait()
             }
         }
+    }
+}
+
+/// When reports last came in: one relaxed atomic store per report, read by whoever wants to know whether
+/// the request path is busy (the server's workers pause while it is and the CPUs are contended).
+public final class IntakeActivity: Sendable {
+    /// `DispatchTime` uptime nanoseconds of the last report; 0: none yet.
+    private let last = Atomic<UInt64>(0)
+
+    public init() {}
+
+    func touch() { last.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed) }
+
+    /// Whether a report came in within `window`.
+    public func receivedReports(within window: Duration) -> Bool {
+        let at = last.load(ordering: .relaxed)
+        guard at > 0 else { return false }
+        return Double(DispatchTime.now().uptimeNanoseconds &- at) < window / .nanoseconds(1)
     }
 }
 

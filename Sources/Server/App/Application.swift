@@ -39,9 +39,11 @@ public final class Application: Sendable {
                                       metrics: metrics, logger: logger, retry: config.retry)
         var workerSettings = config.workers
         workerSettings.releaseLeasesOnStart = Self.isSingleProcessDatabase(config)
-        workers = AnalysisWorkers(analyzer: analyzer, mailSink: try Self.mailSink(config), settings: workerSettings)
+        let activity = IntakeActivity()
+        workers = AnalysisWorkers(analyzer: analyzer, mailSink: try Self.mailSink(config), settings: workerSettings,
+                                  backgroundPause: Self.backgroundPause(config, activity: activity))
         let health = HealthResponder(vendors: vendors, storage: storage, prometheus: prometheus)
-        intake = IntakeBatcher(analyzer: analyzer, onStored: { [workers] in workers.wake() })
+        intake = IntakeBatcher(analyzer: analyzer, activity: activity, onStored: { [workers] in workers.wake() })
         let receiver = ReceiverResponder(vendors: vendors, intake: intake, health: health, metrics: metrics, logger: logger)
         server = HTTPServer(configuration: HTTPServerConfiguration(
             host: config.listen.host, port: config.listen.port, threadPoolSize: config.server.threads,
@@ -73,6 +75,19 @@ public final class Application: Sendable {
     }
 
     // MARK: Assembly helpers, shared with the command line
+
+    /// Niced workers are background work: their nice value keeps their own CPU from the request threads,
+    /// but their database writes run on the writer at full priority. So while reports keep coming in
+    /// (one in the last 100 ms) and some task waited for a CPU more than half the time since the last
+    /// look (`CPUPressure`), a worker pauses 50 ms after each batch: a burst is acknowledged first, and
+    /// the workers still make progress (a batch per worker every 50 ms at least) and run free when the
+    /// burst ends or the CPUs have room. None without pressure information or at nice 0.
+    static func backgroundPause(_ config: Configuration, activity: IntakeActivity) -> (@Sendable () -> Duration)? {
+        guard config.workers.niceness > 0, let pressure = CPUPressure() else { return nil }
+        return {
+            activity.receivedReports(within: .milliseconds(100)) && pressure.stalledShare() > 0.5 ? .milliseconds(50) : .zero
+        }
+    }
 
     static func isSingleProcessDatabase(_ config: Configuration) -> Bool {
         if case .sqlite = config.database { return true }
