@@ -148,6 +148,26 @@ struct HTTPServerDeferredTests {
         expectNoRequestLeft(server)
     }
 
+    @Test("a client that leaves while its answer is pending: the late answer is dropped, the slot freed")
+    func clientLeavesWhileWaiting() throws {
+        let responder = DeferredResponder()
+        try withServer(HTTPServerConfiguration(threadPoolSize: 1), responder: responder) { server, port in
+            let leaving = try RawHTTPClient(port: port)
+            try leaving.send(method: "POST", path: "/gone", body: Array("x".utf8))
+            try waitUntil { responder.waiting == 1 }
+            leaving.close()
+            usleep(50_000)
+            #expect(responder.answerAll() == 1)
+            try waitUntil { server.inFlight == 0 }
+            // The server goes on serving.
+            let client = try RawHTTPClient(port: port)
+            try client.send(method: "POST", path: "/next", body: Array("y".utf8))
+            try waitUntil { responder.waiting == 1 }
+            responder.answerAll()
+            #expect(try client.readResponse(method: "POST").status == 200)
+        }
+    }
+
     @Test("a reply sent twice: the first answer counts, the second is refused")
     func replyOnce() {
         let answers = Mutex<[Int]>([])
