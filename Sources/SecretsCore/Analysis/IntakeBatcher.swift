@@ -29,8 +29,11 @@ public final class IntakeBatcher: Sendable {
     /// Records one transaction takes at most (a larger single report still goes alone). Default 10,000.
     public let maxRecords: Int
     private let onStored: @Sendable () -> Void
-    private let condition = NSConditionBox()
     private let state = Mutex<State>(State())
+    /// Signalled when work (or stop) comes for a writer that said it would sleep.
+    private let wakeup = DispatchSemaphore(value: 0)
+    /// Signalled once the writer thread has stored everything and ended.
+    private let finished = DispatchSemaphore(value: 0)
     private let batches = Atomic<Int>(0)
     /// When reports were last submitted.
     public let activity: IntakeActivity
@@ -43,7 +46,7 @@ public final class IntakeBatcher: Sendable {
     private struct State {
         var phase = Phase.idle
         var queue: [Entry] = []
-        /// The writer sleeps on `condition` and needs a signal.
+        /// The writer sleeps on `wakeup` and needs a signal.
         var writerWaiting = false
     }
 
@@ -73,19 +76,18 @@ public final class IntakeBatcher: Sendable {
 
     /// Stores everything submitted so far, then ends the writer thread; later submits store inline.
     public func stop() {
-        let wasRunning = state.withLock { state -> Bool in
+        let (wasRunning, wake) = state.withLock { state -> (Bool, Bool) in
             guard state.phase == .running else {
                 if state.phase == .idle { state.phase = .stopped }
-                return false
+                return (false, false)
             }
             state.phase = .stopping
-            return true
+            defer { state.writerWaiting = false }
+            return (true, state.writerWaiting)
         }
         guard wasRunning else { return }
-        condition.locked { $0.broadcast() }
-        condition.locked { condition in
-            while state.withLock({ $0.phase }) != .stopped { condition.wait() }
-        }
+        if wake { wakeup.signal() }
+        finished.wait()
     }
 
     /// Transactions the writer ran so far.
@@ -95,18 +97,18 @@ public final class IntakeBatcher: Sendable {
     /// writer thread), or at once on this thread when the writer is not running.
     public func submit(_ intake: PreparedIntake, completion: @escaping Completion) {
         activity.touch()
-        let queued = state.withLock { state -> (Bool, Bool) in
+        let (queued, wake) = state.withLock { state -> (Bool, Bool) in
             guard state.phase == .running else { return (false, false) }
             state.queue.append(Entry(intake: intake, completion: completion))
             defer { state.writerWaiting = false }
             return (true, state.writerWaiting)
         }
-        guard queued.0 else {
+        guard queued else {
             completion(Result { try analyzer.store([intake])[0] })
             onStored()
             return
         }
-        if queued.1 { condition.locked { $0.signal() } }
+        if wake { wakeup.signal() }
     }
 
     /// `submit`, waiting for the commit: the stored records, or the store's error.
@@ -135,33 +137,34 @@ public final class IntakeBatcher: Sendable {
             }
         }
         state.withLock { $0.phase = .stopped }
-        condition.locked { $0.broadcast() }
+        finished.signal()
     }
 
     /// Waits for work; nil once stopping and nothing is left. Takes entries in order up to `maxRecords`
     /// records (always at least one).
     private func nextBatch() -> [Entry]? {
-        condition.locked { condition in
-            while true {
-                let taken = state.withLock { state -> [Entry]?? in
-                    if state.queue.isEmpty {
-                        if state.phase != .running { return .some(nil) }
-                        state.writerWaiting = true
-                        return .none
-                    }
-                    var records = 0
-                    var count = 0
-                    for entry in state.queue {
-                        if count > 0 && records + entry.intake.records.count > maxRecords { break }
-                        records += entry.intake.records.count
-                        count += 1
-                    }
-                    let batch = Array(state.queue.prefix(count))
-                    state.queue.removeFirst(count)
-                    return .some(batch)
+        enum Next { case batch([Entry]), sleep, done }
+        while true {
+            let next = state.withLock { state -> Next in
+                if state.queue.isEmpty {
+                    if state.phase != .running { return .done }
+                    state.writerWaiting = true
+                    return .sleep
                 }
-                if let taken { return taken }
-                condition.wait()
+                var records = 0
+                var count = 0
+                for entry in state.queue {
+                    if count > 0 && records + entry.intake.records.count > maxRecords { break }
+                    records += entry.intake.records.count
+                    count += 1
+                }
+                defer { state.queue.removeFirst(count) }
+                return .batch(Array(state.queue.prefix(count)))
+            }
+            switch next {
+            case .batch(let batch): return batch
+            case .done: return nil
+            case .sleep: wakeup.wait()
             }
         }
     }
@@ -184,15 +187,3 @@ public final class IntakeActivity: Sendable {
         return Double(DispatchTime.now().uptimeNanoseconds &- at) < window / .nanoseconds(1)
     }
 }
-
-/// An `NSCondition` usable from a `Sendable` type: every use is between its own lock and unlock.
-private final class NSConditionBox: @unchecked Sendable {
-    private let condition = NSCondition()
-
-    func locked<T>(_ body: (NSCondition) throws -> T) rethrows -> T {
-        condition.lock()
-        defer { condition.unlock() }
-        return try body(condition)
-    }
-}
-
