@@ -19,7 +19,6 @@ final class SQLiteCheckpointer: Sendable {
     private let wakeup = DispatchSemaphore(value: 0)
     /// Signalled once the thread closed its connection and ended.
     private let finished = DispatchSemaphore(value: 0)
-    private let stopOnce = Mutex(false)
 
     init(path: String, busyTimeout: Duration, interval: Duration = .milliseconds(250), restartFrames: Int = 4096,
          onLargeWAL: @escaping @Sendable () -> Void) throws {
@@ -48,12 +47,7 @@ final class SQLiteCheckpointer: Sendable {
     /// Ends the thread and waits until it closed its connection (so the file is closed when the storage
     /// is gone). Later calls return at once.
     func stop() {
-        let first = stopOnce.withLock { done -> Bool in
-            defer { done = true }
-            return !done
-        }
-        guard first else { return }
-        stopped.set()
+        guard stopped.set() else { return }
         wakeup.signal()
         finished.wait()
     }
@@ -63,7 +57,8 @@ final class SQLiteCheckpointer: Sendable {
     private final class StopFlag: Sendable {
         private let flag = Atomic<Bool>(false)
         var isSet: Bool { flag.load(ordering: .acquiring) }
-        func set() { flag.store(true, ordering: .releasing) }
+        /// Sets the flag; true for the call that set it first.
+        func set() -> Bool { !flag.exchange(true, ordering: .acquiringAndReleasing) }
     }
 
     /// The checkpoint connection, owned by the thread.
