@@ -15,16 +15,15 @@ public struct ReceiverResponder: HTTPResponder {
     static let verificationFailedBody = Array("{\"error\":\"signature verification failed\"}".utf8)
 
     let vendors: VendorSet
-    let analyzer: DisclosureAnalyzer
     let intake: IntakeBatcher
     let health: HealthResponder
     let metrics: Metrics
     let logger: Logger
+    var analyzer: DisclosureAnalyzer { intake.analyzer }
 
     /// `intake` stores accepted reports (and, through its `onStored`, wakes the workers).
     public init(vendors: VendorSet, intake: IntakeBatcher, health: HealthResponder, metrics: Metrics, logger: Logger) {
         self.vendors = vendors
-        self.analyzer = intake.analyzer
         self.intake = intake
         self.health = health
         self.metrics = metrics
