@@ -174,3 +174,55 @@ struct BackgroundPauseTests {
         #expect(pressure.stalledShare() == 0)  // nothing stalled since
     }
 }
+
+@Suite("WorkSignal: wakes, pauses, stop")
+struct WorkSignalTests {
+    /// Runs `body` on a thread of its own; the flag says when it returned.
+    private func onThread(_ body: @escaping @Sendable () -> Void) -> UnsafeSendableCounter {
+        let returned = UnsafeSendableCounter()
+        Thread {
+            body()
+            returned.add()
+        }.start()
+        return returned
+    }
+
+    @Test("a wake ends a wait for work, and a wake before the wait is not lost")
+    func wakeEndsWait() {
+        let signal = WorkSignal()
+        let generation = signal.generation
+        let returned = onThread { signal.wait(unlessGenerationChangedFrom: generation, timeout: .seconds(60)) }
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(returned.count == 0)
+        signal.wake()
+        #expect(eventually(timeout: .seconds(10)) { returned.count == 1 })
+        // Woken already since `generation`: returns at once.
+        let again = onThread { signal.wait(unlessGenerationChangedFrom: generation, timeout: .seconds(60)) }
+        #expect(eventually(timeout: .seconds(10)) { again.count == 1 })
+    }
+
+    @Test("wakes do not cut a worker's pause short; stop does")
+    func wakeDoesNotEndPause() {
+        let signal = WorkSignal()
+        let returned = onThread { signal.sleepUnlessStopped(.seconds(60)) }
+        for _ in 0..<100 { signal.wake() }
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(returned.count == 0)
+        signal.stop()
+        #expect(eventually(timeout: .seconds(10)) { returned.count == 1 })
+        #expect(signal.isStopped)
+    }
+
+    @Test("stop ends a wait for work, and waitForZero sees the counter reach zero")
+    func stopAndCounter() {
+        let signal = WorkSignal()
+        let returned = onThread { signal.wait(unlessGenerationChangedFrom: signal.generation, timeout: .seconds(60)) }
+        signal.stop()
+        #expect(eventually(timeout: .seconds(10)) { returned.count == 1 })
+        let counter = WorkSignal()
+        counter.add(2)
+        #expect(!counter.waitForZero(timeout: .milliseconds(20)))
+        Thread { counter.add(-1); counter.add(-1) }.start()
+        #expect(counter.waitForZero(timeout: .seconds(10)))
+    }
+}
