@@ -10,11 +10,12 @@ private struct BatcherFixture {
     let f: AnalyzerFixture
     let batcher: IntakeBatcher
 
-    init(maxRecords: Int = 10_000) throws {
+    init(maxRecords: Int = 10_000, gatherWindow: Duration = .milliseconds(1), gatherTarget: Int = 32) throws {
         queue = RecordingQueue(memory)
         f = try AnalyzerFixture(memory: memory, storage: Storage(tokens: memory, events: memory, queue: queue, outbox: memory))
         let counter = UnsafeSendableCounter()
-        batcher = IntakeBatcher(analyzer: f.analyzer, maxRecords: maxRecords, onStored: { counter.add() })
+        batcher = IntakeBatcher(analyzer: f.analyzer, maxRecords: maxRecords, gatherWindow: gatherWindow,
+                                gatherTarget: gatherTarget, onStored: { counter.add() })
         storedBatches = counter
     }
 
@@ -162,5 +163,116 @@ struct IntakeBatcherTests {
         #expect(b.f.metrics.counter("disclosures_received_total", ["vendor": "github"]) == 2)
         #expect(b.f.metrics.counter("disclosures_received_total", ["vendor": "gitlab"]) == 1)
         #expect(b.f.metrics.counter("disclosures_outcome_total", ["vendor": "gitlab", "outcome": "invalid_format"]) == 1)
+    }
+}
+
+/// Submits one report and answers a flag set by its completion (successful or not).
+private func submitFlagged(_ b: BatcherFixture, arrived: Bool) -> UnsafeSendableCounter {
+    let done = UnsafeSendableCounter()
+    b.batcher.submit(b.intake(1), arrived: arrived) { _ in done.add() }
+    return done
+}
+
+/// Group commit: the writer waits for reports announced as arriving. The windows here are long (tens of
+/// seconds), so a test that finishes shows the wait ended for its reason, not at the window.
+@Suite("IntakeBatcher: group commit waits for reports on their way")
+struct IntakeBatcherGatherTests {
+    @Test("a report that is the only one on its way is stored at once, however long the window")
+    func loneReportDoesNotWait() throws {
+        let b = try BatcherFixture(gatherWindow: .seconds(60))
+        b.batcher.start()
+        defer { b.batcher.stop() }
+        for _ in 0..<3 {
+            b.batcher.reportArriving()
+            #expect(try b.batcher.accept(b.intake(1), arrived: true).count == 1)
+        }
+        #expect(b.queue.acceptCalls == [1, 1, 1])
+        #expect(b.batcher.arrivingCount == 0)
+    }
+
+    @Test("the writer waits for a report still arriving and commits it with the one queued before it")
+    func waitsForArrivingReport() throws {
+        let b = try BatcherFixture(gatherWindow: .seconds(60))
+        b.batcher.start()
+        defer { b.batcher.stop() }
+        b.batcher.reportArriving()  // the first report
+        b.batcher.reportArriving()  // the second, still being verified
+        let first = submitFlagged(b, arrived: true)
+        #expect(b.batcher.arrivingCount == 1)
+        // Not stored while the second is on its way: nothing completes meanwhile.
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(first.count == 0)
+        #expect(b.queue.acceptCalls.isEmpty)
+        let second = submitFlagged(b, arrived: true)
+        #expect(eventually(timeout: .seconds(10)) { first.count == 1 && second.count == 1 })
+        #expect(b.queue.acceptCalls == [2], "both reports in one transaction")
+        #expect(b.batcher.arrivingCount == 0)
+    }
+
+    @Test("a report called off (failed verification) ends the wait for it")
+    func calledOffEndsTheWait() throws {
+        let b = try BatcherFixture(gatherWindow: .seconds(60))
+        b.batcher.start()
+        defer { b.batcher.stop() }
+        b.batcher.reportArriving()
+        b.batcher.reportArriving()
+        let first = submitFlagged(b, arrived: true)
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(first.count == 0)
+        b.batcher.reportNotComing()
+        #expect(eventually(timeout: .seconds(10)) { first.count == 1 })
+        #expect(b.queue.acceptCalls == [1])
+        #expect(b.batcher.arrivingCount == 0)
+    }
+
+    @Test("the wait ends once gatherTarget reports are queued, even with more on their way")
+    func targetEndsTheWait() throws {
+        let b = try BatcherFixture(gatherWindow: .seconds(60), gatherTarget: 3)
+        b.batcher.start()
+        defer { b.batcher.stop() }
+        for _ in 0..<10 { b.batcher.reportArriving() }
+        let flags = (0..<3).map { _ in submitFlagged(b, arrived: true) }
+        #expect(eventually(timeout: .seconds(10)) { flags.allSatisfy { $0.count == 1 } })
+        #expect(b.queue.acceptCalls == [3])
+        #expect(b.batcher.arrivingCount == 7)
+        for _ in 0..<7 { b.batcher.reportNotComing() }
+        #expect(b.batcher.arrivingCount == 0)
+    }
+
+    @Test("the wait ends at the window when an announced report never comes")
+    func windowEndsTheWait() throws {
+        let b = try BatcherFixture(gatherWindow: .milliseconds(50))
+        b.batcher.start()
+        defer { b.batcher.stop() }
+        b.batcher.reportArriving()  // never submitted nor called off
+        b.batcher.reportArriving()
+        #expect(try b.batcher.accept(b.intake(2), arrived: true).count == 2)
+        #expect(try b.batcher.accept(b.intake(1)).count == 1)
+        #expect(b.queue.acceptCalls == [2, 1])
+        #expect(b.batcher.arrivingCount == 1)
+    }
+
+    @Test("stop while the writer waits stores what is queued before it returns")
+    func stopWhileWaiting() throws {
+        let b = try BatcherFixture(gatherWindow: .seconds(60))
+        b.batcher.start()
+        b.batcher.reportArriving()
+        b.batcher.reportArriving()
+        let first = submitFlagged(b, arrived: true)
+        Thread.sleep(forTimeInterval: 0.1)
+        b.batcher.stop()
+        #expect(first.count == 1)
+        #expect(try b.f.storage.queue.pendingJobCount() == 1)
+    }
+
+    @Test("a zero window never waits")
+    func zeroWindow() throws {
+        let b = try BatcherFixture(gatherWindow: .zero)
+        b.batcher.start()
+        defer { b.batcher.stop() }
+        b.batcher.reportArriving()
+        b.batcher.reportArriving()
+        #expect(try b.batcher.accept(b.intake(1), arrived: true).count == 1)
+        #expect(b.queue.acceptCalls == [1])
     }
 }

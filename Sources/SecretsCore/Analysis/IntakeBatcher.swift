@@ -20,6 +20,14 @@ public struct PreparedIntake: Sendable {
 /// Durability is unchanged: a completion runs only after the transaction holding its records committed,
 /// with the stored records, or with the error when it failed (then nothing of that batch was stored).
 ///
+/// Group commit: request threads say when a report starts arriving (`reportArriving`, before it is
+/// verified), and before taking a batch the writer waits, up to `gatherWindow`, while reports are
+/// arriving and fewer than `gatherTarget` are queued. Every commit costs about the same whatever it
+/// carries (a transaction, the WAL pages of each table touched, the hand-offs between threads), so under
+/// load the wait makes commits several times larger and each report cheaper; a report that is the only
+/// one on its way is stored at once. The idea is PostgreSQL's `commit_delay`, which also waits only
+/// while other transactions are active.
+///
 /// Not started (or stopped), `submit` stores on the calling thread. `stop` stores everything already
 /// submitted before it returns.
 public final class IntakeBatcher: Sendable {
@@ -28,6 +36,11 @@ public final class IntakeBatcher: Sendable {
     public let analyzer: DisclosureAnalyzer
     /// Records one transaction takes at most (a larger single report still goes alone). Default 10,000.
     public let maxRecords: Int
+    /// How long the writer waits at most for reports still arriving before it commits. Default 1 ms;
+    /// zero: never waits.
+    public let gatherWindow: Duration
+    /// Reports already queued that make waiting pointless. Default 32.
+    public let gatherTarget: Int
     private let onStored: @Sendable () -> Void
     private let state = Mutex<State>(State())
     /// Signalled when work (or stop) comes for a writer that said it would sleep.
@@ -48,16 +61,34 @@ public final class IntakeBatcher: Sendable {
         var queue: [Entry] = []
         /// The writer sleeps on `wakeup` and needs a signal.
         var writerWaiting = false
+        /// Reports between `reportArriving` and their `submit` (or `reportNotComing`).
+        var arriving = 0
+        /// The writer waits on `wakeup` (with a deadline) for the reports arriving: it needs a signal when
+        /// the last of them came in or `gatherTarget` are queued.
+        var gathering = false
+
+        /// Whether the writer should be woken now, clearing the flag that said so.
+        mutating func takeWakeup(target: Int) -> Bool {
+            if writerWaiting || (gathering && (arriving == 0 || queue.count >= target)) {
+                writerWaiting = false
+                gathering = false
+                return true
+            }
+            return false
+        }
     }
 
     private enum Phase { case idle, running, stopping, stopped }
 
     /// `onStored` runs on the writer thread after each committed batch (the server wakes its workers).
-    public init(analyzer: DisclosureAnalyzer, maxRecords: Int = 10_000, activity: IntakeActivity = IntakeActivity(),
+    public init(analyzer: DisclosureAnalyzer, maxRecords: Int = 10_000, gatherWindow: Duration = .milliseconds(1),
+                gatherTarget: Int = 32, activity: IntakeActivity = IntakeActivity(),
                 onStored: @escaping @Sendable () -> Void = {}) {
         self.analyzer = analyzer
         self.activity = activity
         self.maxRecords = max(1, maxRecords)
+        self.gatherWindow = max(.zero, gatherWindow)
+        self.gatherTarget = max(1, gatherTarget)
         self.onStored = onStored
     }
 
@@ -82,8 +113,8 @@ public final class IntakeBatcher: Sendable {
                 return (false, false)
             }
             state.phase = .stopping
-            defer { state.writerWaiting = false }
-            return (true, state.writerWaiting)
+            defer { state.writerWaiting = false; state.gathering = false }
+            return (true, state.writerWaiting || state.gathering)
         }
         guard wasRunning else { return }
         if wake { wakeup.signal() }
@@ -93,15 +124,35 @@ public final class IntakeBatcher: Sendable {
     /// Transactions the writer ran so far.
     public var batchCount: Int { batches.load(ordering: .relaxed) }
 
+    /// Reports announced by `reportArriving` and not yet submitted or called off.
+    public var arrivingCount: Int { state.withLock { $0.arriving } }
+
+    /// Says a report is on its way (a request thread is about to verify it): the writer may wait for it
+    /// before committing. Ends with `submit(_:arrived: true, …)`, `accept(_:arrived: true)` or
+    /// `reportNotComing()`, exactly once.
+    public func reportArriving() {
+        state.withLock { $0.arriving += 1 }
+    }
+
+    /// The report announced by `reportArriving` will not be submitted (it failed verification or parsing).
+    public func reportNotComing() {
+        let wake = state.withLock { state -> Bool in
+            state.arriving = max(0, state.arriving - 1)
+            return state.takeWakeup(target: gatherTarget)
+        }
+        if wake { wakeup.signal() }
+    }
+
     /// Stores `intake` with whatever else is pending and calls `completion` once, after the commit (on the
-    /// writer thread), or at once on this thread when the writer is not running.
-    public func submit(_ intake: PreparedIntake, completion: @escaping Completion) {
+    /// writer thread), or at once on this thread when the writer is not running. `arrived`: this is the
+    /// report announced by `reportArriving`.
+    public func submit(_ intake: PreparedIntake, arrived: Bool = false, completion: @escaping Completion) {
         activity.touch()
         let (queued, wake) = state.withLock { state -> (Bool, Bool) in
+            if arrived { state.arriving = max(0, state.arriving - 1) }
             guard state.phase == .running else { return (false, false) }
             state.queue.append(Entry(intake: intake, completion: completion))
-            defer { state.writerWaiting = false }
-            return (true, state.writerWaiting)
+            return (true, state.takeWakeup(target: gatherTarget))
         }
         guard queued else {
             completion(Result { try analyzer.store([intake])[0] })
@@ -112,10 +163,10 @@ public final class IntakeBatcher: Sendable {
     }
 
     /// `submit`, waiting for the commit: the stored records, or the store's error.
-    public func accept(_ intake: PreparedIntake) throws -> [AcceptedDisclosure] {
+    public func accept(_ intake: PreparedIntake, arrived: Bool = false) throws -> [AcceptedDisclosure] {
         let done = DispatchSemaphore(value: 0)
         let result = Mutex<Result<[AcceptedDisclosure], any Error>?>(nil)
-        submit(intake) { outcome in
+        submit(intake, arrived: arrived) { outcome in
             result.withLock { $0 = outcome }
             done.signal()
         }
@@ -140,11 +191,31 @@ public final class IntakeBatcher: Sendable {
         finished.signal()
     }
 
+    /// Waits, up to `gatherWindow`, while reports are arriving and fewer than `gatherTarget` are queued.
+    private func gather() {
+        guard gatherWindow > .zero else { return }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(gatherWindow / .nanoseconds(1)))
+        while true {
+            let wait = state.withLock { state -> Bool in
+                state.gathering = state.phase == .running && state.arriving > 0 && state.queue.count < gatherTarget
+                return state.gathering
+            }
+            guard wait else { return }
+            if wakeup.wait(timeout: deadline) == .timedOut {
+                // A signal sent meanwhile (the flag was still set) is left on the semaphore: the next wait
+                // returns at once and looks again, which costs a loop and loses nothing.
+                state.withLock { $0.gathering = false }
+                return
+            }
+        }
+    }
+
     /// Waits for work; nil once stopping and nothing is left. Takes entries in order up to `maxRecords`
-    /// records (always at least one).
+    /// records (always at least one), after `gather`.
     private func nextBatch() -> [Entry]? {
         enum Next { case batch([Entry]), sleep, done }
         while true {
+            gather()
             let next = state.withLock { state -> Next in
                 if state.queue.isEmpty {
                     if state.phase != .running { return .done }

@@ -43,7 +43,8 @@ public final class Application: Sendable {
         workers = AnalysisWorkers(analyzer: analyzer, mailSink: try Self.mailSink(config), settings: workerSettings,
                                   backgroundPause: Self.backgroundPause(config, activity: activity))
         let health = HealthResponder(vendors: vendors, storage: storage, prometheus: prometheus)
-        intake = IntakeBatcher(analyzer: analyzer, activity: activity, onStored: { [workers] in workers.wake() })
+        intake = IntakeBatcher(analyzer: analyzer, gatherWindow: .microseconds(config.server.commitWindowMicroseconds),
+                               activity: activity, onStored: { [workers] in workers.wake() })
         let receiver = ReceiverResponder(vendors: vendors, intake: intake, health: health, metrics: metrics, logger: logger)
         server = HTTPServer(configuration: HTTPServerConfiguration(
             host: config.listen.host, port: config.listen.port, threadPoolSize: config.server.threads,

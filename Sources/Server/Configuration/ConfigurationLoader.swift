@@ -76,6 +76,7 @@ extension Configuration {
             config.server.connectionLimit = try server.int("connection_limit", default: config.server.connectionLimit, in: 1...100_000)
             config.server.connectionTimeoutSeconds = try server.int("connection_timeout_seconds", default: config.server.connectionTimeoutSeconds, in: 1...3_600)
             config.server.shutdownGraceSeconds = try server.int("shutdown_grace_seconds", default: config.server.shutdownGraceSeconds, in: 0...600)
+            config.server.commitWindowMicroseconds = try server.int("commit_window_us", default: config.server.commitWindowMicroseconds, in: 0...100_000)
             try server.finish()
         }
         if var workers = try root.object("workers") {

@@ -114,6 +114,11 @@ public struct ReceiverResponder: HTTPResponder {
     private func disclose(_ request: HTTPRequest, to vendor: any VendorVerifier,
                           done: @escaping @Sendable ((HTTPResponse, Int)) -> Void) {
         metrics.increment("reports_received_total", ["vendor": vendor.id])
+        // The intake may wait for this report before its next commit (group commit) until it is
+        // submitted or known not to come.
+        intake.reportArriving()
+        var submitted = false
+        defer { if !submitted { intake.reportNotComing() } }
         switch vendor.verify(body: request.body, headers: request.headers) {
         case .failed(let failure):
             metrics.increment("verification_failures_total", ["vendor": vendor.id, "reason": failure.rawValue])
@@ -135,9 +140,10 @@ public struct ReceiverResponder: HTTPResponder {
         }
         let prepared = analyzer.prepare(vendor: vendor.id, disclosures: disclosures, at: Date())
 
+        submitted = true
         switch vendor.response {
         case .accepted:
-            intake.submit(prepared) { [logger] result in
+            intake.submit(prepared, arrived: true) { [logger] result in
                 switch result {
                 case .success(let accepted):
                     done((HTTPResponse(status: 204), accepted.count))
@@ -149,7 +155,7 @@ public struct ReceiverResponder: HTTPResponder {
             // The labels wait for the workers (up to the vendor's deadline): on this thread.
             let accepted: [AcceptedDisclosure]
             do {
-                accepted = try intake.accept(prepared)
+                accepted = try intake.accept(prepared, arrived: true)
             } catch {
                 return done((Self.intakeFailed(error, vendor: vendor.id, logger: logger), 0))
             }
