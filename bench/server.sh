@@ -22,8 +22,13 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-verify_multi=$(openssl speed -seconds 3 -multi 2 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ {print $NF}' | tail -1)
-echo "openssl speed -multi 2 ecdsap256: ${verify_multi} verify/s"
+# Measured twice; the higher is the unit (a 3-second measurement varies by several percent here, and a
+# low one would flatter every ratio below).
+speed() { openssl speed -seconds 3 -multi 2 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ {print $NF}' | tail -1; }
+verify_first=$(speed)
+verify_second=$(speed)
+verify_multi=$("$python" -c "print(max($verify_first, $verify_second))")
+echo "openssl speed -multi 2 ecdsap256: ${verify_multi} verify/s (the higher of ${verify_first} and ${verify_second})"
 
 "$gen" keys --out "$work/key"
 count=$(( seconds * 20000 + 60000 ))  # the most one server is sent (each run has a fresh server): no token twice
