@@ -173,6 +173,19 @@ private func submitFlagged(_ b: BatcherFixture, arrived: Bool) -> UnsafeSendable
     return done
 }
 
+/// Announces two reports and submits the first: the writer, its window long, waits for the second. Answers
+/// the first's completion flag once `pause` passed without it running.
+private func oneQueuedOneArriving(_ b: BatcherFixture, pause: TimeInterval = 0.1,
+                                  sourceLocation: SourceLocation = #_sourceLocation) -> UnsafeSendableCounter {
+    b.batcher.reportArriving()  // the first report
+    b.batcher.reportArriving()  // the second, still being verified
+    let first = submitFlagged(b, arrived: true)
+    #expect(b.batcher.arrivingCount == 1, sourceLocation: sourceLocation)
+    Thread.sleep(forTimeInterval: pause)
+    #expect(first.count == 0, "not stored while the second is on its way", sourceLocation: sourceLocation)
+    return first
+}
+
 /// Group commit: the writer waits for reports announced as arriving. The windows here are long (tens of
 /// seconds), so a test that finishes shows the wait ended for its reason, not at the window.
 @Suite("IntakeBatcher: group commit waits for reports on their way")
@@ -195,13 +208,7 @@ struct IntakeBatcherGatherTests {
         let b = try BatcherFixture(gatherWindow: .seconds(60))
         b.batcher.start()
         defer { b.batcher.stop() }
-        b.batcher.reportArriving()  // the first report
-        b.batcher.reportArriving()  // the second, still being verified
-        let first = submitFlagged(b, arrived: true)
-        #expect(b.batcher.arrivingCount == 1)
-        // Not stored while the second is on its way: nothing completes meanwhile.
-        Thread.sleep(forTimeInterval: 0.2)
-        #expect(first.count == 0)
+        let first = oneQueuedOneArriving(b, pause: 0.2)
         #expect(b.queue.acceptCalls.isEmpty)
         let second = submitFlagged(b, arrived: true)
         #expect(eventually(timeout: .seconds(10)) { first.count == 1 && second.count == 1 })
@@ -214,11 +221,7 @@ struct IntakeBatcherGatherTests {
         let b = try BatcherFixture(gatherWindow: .seconds(60))
         b.batcher.start()
         defer { b.batcher.stop() }
-        b.batcher.reportArriving()
-        b.batcher.reportArriving()
-        let first = submitFlagged(b, arrived: true)
-        Thread.sleep(forTimeInterval: 0.1)
-        #expect(first.count == 0)
+        let first = oneQueuedOneArriving(b)
         b.batcher.reportNotComing()
         #expect(eventually(timeout: .seconds(10)) { first.count == 1 })
         #expect(b.queue.acceptCalls == [1])
@@ -256,10 +259,7 @@ struct IntakeBatcherGatherTests {
     func stopWhileWaiting() throws {
         let b = try BatcherFixture(gatherWindow: .seconds(60))
         b.batcher.start()
-        b.batcher.reportArriving()
-        b.batcher.reportArriving()
-        let first = submitFlagged(b, arrived: true)
-        Thread.sleep(forTimeInterval: 0.1)
+        let first = oneQueuedOneArriving(b)
         b.batcher.stop()
         #expect(first.count == 1)
         #expect(try b.f.storage.queue.pendingJobCount() == 1)
