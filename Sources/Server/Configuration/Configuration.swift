@@ -117,8 +117,8 @@ public struct ServerSettings: Sendable {
     public var connectionTimeoutSeconds: Int = 10
     /// How long SIGTERM waits for in-flight requests and current jobs. Default 10 s.
     public var shutdownGraceSeconds: Int = 10
-    /// Group commit: after a commit that carried several reports, how long the intake waits for more
-    /// before the next one (`IntakeBatcher.gatherWindow`). Default 1 ms; 0: never waits.
+    /// Group commit: how long, at most, the intake waits before a commit for reports still being
+    /// verified (`IntakeBatcher.gatherWindow`). Default 1 ms; 0: never waits.
     public var commitWindowMicroseconds: Int = 1_000
 }
 
